@@ -1,0 +1,163 @@
+"""The detector contract: an ``nn.Module`` mapping a preprocessed batch to one logit per image.
+
+A model carries its own preprocessing (:class:`PreprocessConfig`); call sites never write their own resize or
+normalisation. Calibration (temperature, threshold, uncertain band) lives beside it in the checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class PreprocessConfig:
+    """How an RGB image becomes the model's input tensor. Stored in the checkpoint's ``config.json``.
+
+    Attributes:
+        crop_size: side of the square crops fed to the network.
+        resize_short: if set, resize so the short side equals this before cropping (bilinear, antialiased);
+            ``None`` keeps native resolution (forensic detectors must not resample away the traces).
+        num_crops: 1 = a centre crop; N > 1 = N crops spread over the image, logits averaged.
+        pad_small: images smaller than ``crop_size`` are padded by reflection rather than upsampled.
+        mean, std: per-channel normalisation of [0, 1] pixels.
+    """
+
+    crop_size: int = 224
+    resize_short: int | None = None
+    num_crops: int = 1
+    pad_small: bool = True
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PreprocessConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        unknown = set(d) - set(known)
+        if unknown:
+            raise ValueError(f"unknown preprocessing keys: {sorted(unknown)}")
+        for key in ("mean", "std"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+
+def _crop_origins(length: int, size: int, n: int) -> list[int]:
+    if n <= 1 or length <= size:
+        return [max(0, (length - size) // 2)]
+    return [round(i * (length - size) / (n - 1)) for i in range(n)]
+
+
+def crop_grid(h: int, w: int, size: int, n: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``n`` (rounded to a square grid) crops of ``size`` spread evenly over an image."""
+    if n <= 1:
+        return [(max(0, (h - size) // 2), max(0, (w - size) // 2))]
+    k = max(1, round(n**0.5))
+    return [(y, x) for y in _crop_origins(h, size, k) for x in _crop_origins(w, size, k)]
+
+
+def preprocess(image: Image.Image, cfg: PreprocessConfig) -> torch.Tensor:
+    """Turn one RGB image into a ``[num_crops, 3, crop_size, crop_size]`` float tensor, per ``cfg``."""
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    if cfg.resize_short is not None:
+        w, h = image.size
+        scale = cfg.resize_short / min(w, h)
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+    arr = np.asarray(image, dtype=np.float32) / 255.0
+    size = cfg.crop_size
+    h, w = arr.shape[:2]
+    if h < size or w < size:
+        if cfg.pad_small:
+            ph, pw = max(0, size - h), max(0, size - w)
+            mode = "reflect" if h > ph and w > pw else "symmetric"
+            arr = np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode=mode)
+        else:
+            scale = size / min(h, w)
+            image = Image.fromarray((arr * 255).round().astype(np.uint8)).resize(
+                (max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR)
+            arr = np.asarray(image, dtype=np.float32) / 255.0
+        h, w = arr.shape[:2]
+    crops = [arr[y:y + size, x:x + size] for y, x in crop_grid(h, w, size, cfg.num_crops)]
+    batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+    mean = torch.tensor(cfg.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std, dtype=torch.float32).view(1, 3, 1, 1)
+    return (batch - mean) / std
+
+
+class DetectorModel(nn.Module):
+    """Base class of every registered detector network.
+
+    Subclasses implement :meth:`forward` (``[B, 3, H, W]`` normalised pixels -> ``[B]`` logits, positive = AI)
+    and declare the preprocessing they were trained with. ``arch`` and ``init_args`` make the model rebuildable
+    from its checkpoint's ``config.json``.
+    """
+
+    arch: ClassVar[str] = ""
+
+    def __init__(self, preprocess: PreprocessConfig | None = None) -> None:
+        super().__init__()
+        self.preprocess_cfg = preprocess or PreprocessConfig()
+        self.init_args: dict[str, Any] = {}
+        self.registry_name: str = ""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def logits_for_images(self, images: list[Image.Image]) -> torch.Tensor:
+        """Preprocess ``images`` with the model's own config and return one logit per image (crops averaged)."""
+        tensors = [preprocess(img, self.preprocess_cfg) for img in images]
+        counts = [t.shape[0] for t in tensors]
+        out = self(torch.cat(tensors)).float().reshape(-1)
+        return torch.stack([chunk.mean() for chunk in torch.split(out, counts)])
+
+
+@dataclass
+class Calibration:
+    """Maps raw logits to calibrated probabilities and a verdict; fitted on a calibration split only.
+
+    Attributes:
+        temperature, bias: ``p = sigmoid(logit / temperature + bias)`` (temperature scaling with a shift).
+        threshold: probability at or above which the model alone says ``ai-generated``.
+        uncertain_band: ``(low, high)``: probabilities inside it give ``uncertain``; ``low <= threshold <= high``.
+        method: how it was fitted, for the record.
+        fitted_on: description of the calibration split (never the test split).
+    """
+
+    temperature: float = 1.0
+    bias: float = 0.0
+    threshold: float = 0.5
+    uncertain_band: tuple[float, float] = (0.35, 0.65)
+    method: str = "identity"
+    fitted_on: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def probability(self, logits: torch.Tensor | np.ndarray) -> np.ndarray:
+        z = np.asarray(logits, dtype=np.float64) / self.temperature + self.bias
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["uncertain_band"] = list(self.uncertain_band)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Calibration:
+        d = dict(d)
+        if "uncertain_band" in d:
+            d["uncertain_band"] = tuple(d["uncertain_band"])
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+

@@ -1,0 +1,1 @@
+"""Provenance evidence: C2PA content credentials, invisible watermarks and generator/camera metadata."""

@@ -1,0 +1,133 @@
+"""Shared value types: labels, provenance signals and verdicts.
+
+Everything here is plain data so that every layer (models, detect, CLI, service) speaks the same language.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+
+class Label(IntEnum):
+    """Ground-truth label. Explicit integers: never derived from folder sort order."""
+
+    REAL = 0
+    FAKE = 1
+
+
+class Hint(StrEnum):
+    """What a piece of evidence says about the image's origin."""
+
+    AI = "ai-generated"
+    REAL = "real"
+    NONE = "none"
+
+
+class Strength(StrEnum):
+    """How much a signal should weigh against the learned detector.
+
+    ``strong`` evidence (a valid C2PA AI claim, a decoded watermark, generator metadata) decides the verdict;
+    ``weak`` evidence (camera EXIF, an untrusted capture claim) is reported but never overrides the model;
+    ``info`` is context only (a manifest without any origin statement, an unreadable manifest).
+    """
+
+    STRONG = "strong"
+    WEAK = "weak"
+    INFO = "info"
+
+
+class VerdictLabel(StrEnum):
+    """The three verdicts a user sees."""
+
+    AI = "ai-generated"
+    REAL = "real"
+    UNCERTAIN = "uncertain"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One piece of provenance evidence.
+
+    Attributes:
+        name: which reader produced it (``c2pa``, ``watermark``, ``metadata``, ``exif``, ...).
+        hint: what it says about origin.
+        evidence: a human-readable sentence with the facts found (generator, claim, bit agreement, ...).
+        strength: how it may be used when fusing with the detector score.
+    """
+
+    name: str
+    hint: Hint
+    evidence: str
+    strength: Strength = Strength.INFO
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "hint": str(self.hint), "evidence": self.evidence, "strength": str(self.strength)}
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """Why an input got no verdict. ``code`` is stable and machine-readable."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class Verdict:
+    """The result for one input: the contract shared by the CLI (json/jsonl/csv), the Python API and the service.
+
+    Attributes:
+        path: the input's name (file path, upload name or ``<bytes>``).
+        ai_probability: the learned detector's calibrated probability that the pixels are AI-generated
+            (``None`` when the input could not be scored).
+        verdict: ``ai-generated``, ``real`` or ``uncertain`` after fusing the score with strong provenance.
+        threshold: the operating threshold applied to ``ai_probability``.
+        model: ``name@version`` of the detector.
+        signals: provenance evidence found in the file.
+        decided_by: ``model`` or ``provenance:<signal name>``: what settled the verdict.
+        reasons: plain-language sentences explaining the verdict.
+        image: decoded facts (format, width, height, JPEG quality estimate, ...).
+        error: set when the input failed; then probability and verdict are ``None``.
+    """
+
+    path: str
+    ai_probability: float | None
+    verdict: VerdictLabel | None
+    threshold: float | None
+    model: str | None
+    signals: list[Signal] = field(default_factory=list)
+    decided_by: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    image: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "ai_probability": None if self.ai_probability is None else round(float(self.ai_probability), 6),
+            "verdict": None if self.verdict is None else str(self.verdict),
+            "threshold": self.threshold,
+            "model": self.model,
+            "signals": [s.to_dict() for s in self.signals],
+            "decided_by": self.decided_by,
+            "reasons": list(self.reasons),
+            "image": self.image,
+            "error": None if self.error is None else self.error.to_dict(),
+        }
+
+    @classmethod
+    def failed(cls, path: str, code: str, message: str, model: str | None = None) -> Verdict:
+        return cls(path=path, ai_probability=None, verdict=None, threshold=None, model=model,
+                   error=ErrorInfo(code, message))
+
+
+__all__ = ["ErrorInfo", "Hint", "Label", "Signal", "Strength", "Verdict", "VerdictLabel"]
