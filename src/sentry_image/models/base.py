@@ -81,8 +81,8 @@ def preprocess(image: Image.Image, cfg: PreprocessConfig) -> torch.Tensor:
     if h < size or w < size:
         if cfg.pad_small:
             ph, pw = max(0, size - h), max(0, size - w)
-            mode = "reflect" if h > ph and w > pw else "symmetric"
-            arr = np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode=mode)
+            # reflection keeps local pixel statistics; padding with a constant would add a fake edge
+            arr = np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="reflect")
         else:
             scale = size / min(h, w)
             image = Image.fromarray((arr * 255).round().astype(np.uint8)).resize(

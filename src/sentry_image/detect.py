@@ -1,0 +1,272 @@
+"""The detect pipeline: decode -> provenance -> the model's own preprocessing -> model -> calibration -> Verdict.
+
+Fusion rules (how evidence and the model's score combine into the verdict):
+
+1. The learned detector sees pixels only. Its calibrated probability ``p`` is always reported as
+   ``ai_probability``; provenance never alters it.
+2. Model-only verdict: ``uncertain`` if ``p`` lies strictly inside the checkpoint's uncertain band, otherwise
+   ``ai-generated`` if ``p >= threshold`` and ``real`` below it. ``--threshold`` replaces the stored threshold
+   and turns the band off (the caller asked for a binary decision at that point).
+3. A *strong* AI signal (a C2PA claim of trained-algorithmic media that is not tampered with, a decoded Stable
+   Diffusion watermark, generator metadata) makes the verdict ``ai-generated`` whatever ``p`` says:
+   such marks are not produced by cameras, and stripping them is common while forging them is not.
+4. Otherwise a *strong* real signal (a capture claim from a trusted C2PA signer) makes the verdict ``real``.
+5. *Weak* signals (camera EXIF, an untrusted capture claim) and *info* signals never change the verdict:
+   EXIF is trivially forged. They are listed as evidence, and a disagreement is said in ``reasons``.
+6. An image too small for the model gets its verdict from strong provenance if there is any, else the error
+   ``too_small`` (its signals are still reported).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageOps
+
+from .imaging import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DecodedImage,
+    ImageError,
+    ImageInfo,
+    decode_image,
+    load_image,
+)
+from .models.base import Calibration, DetectorModel, preprocess
+from .models.checkpoint import CheckpointError, load_checkpoint
+from .provenance import read_provenance
+from .types import Hint, Signal, Strength, Verdict, VerdictLabel
+
+log = logging.getLogger(__name__)
+
+#: Inputs :meth:`Detector.detect` accepts: a path, the file's bytes, or an already opened PIL image.
+Source = str | Path | bytes | Image.Image
+#: Smallest image side the learned detector scores; smaller images are judged on provenance alone.
+MIN_MODEL_SIDE = 16
+DEFAULT_MODEL = "default"
+
+
+def default_checkpoint_dir() -> Path:
+    """Folder of the detector shipped inside the package."""
+    return Path(str(resources.files("sentry_image") / "weights" / DEFAULT_MODEL))
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """Map ``None``/``"default"``, a shipped checkpoint name, or a checkpoint folder to a folder path."""
+    if model is None or str(model) == DEFAULT_MODEL:
+        return default_checkpoint_dir()
+    path = Path(model)
+    if path.is_dir():
+        return path
+    shipped = Path(str(resources.files("sentry_image") / "weights" / str(model)))
+    if shipped.is_dir():
+        return shipped
+    raise CheckpointError(
+        f"{model}: not a checkpoint folder (model.safetensors + config.json) nor a shipped checkpoint "
+        f"(shipped: {', '.join(shipped_checkpoints()) or 'none'})"
+    )
+
+
+def shipped_checkpoints() -> list[str]:
+    root = Path(str(resources.files("sentry_image") / "weights"))
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+
+
+@dataclass
+class _Prepared:
+    """An input after decoding and provenance, before the model: the heavy pixels are already dropped."""
+
+    name: str
+    signals: list[Signal]
+    info: ImageInfo | None = None
+    pixels: torch.Tensor | None = None  # [num_crops, 3, H, W]
+    error: ImageError | None = None
+
+
+class Detector:
+    """A loaded detector: the network, its calibration and the provenance readers.
+
+    Create it with :func:`load_detector`. Thread-compatible for reading; not meant to be shared across processes.
+    """
+
+    def __init__(self, model: DetectorModel, calibration: Calibration, config: dict[str, Any], *,
+                 threshold: float | None = None, provenance: bool = True,
+                 max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.model = model.eval()
+        self.calibration = calibration
+        self.config = config
+        self.provenance = provenance
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+        self.threshold = calibration.threshold if threshold is None else float(threshold)
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
+        # A caller-chosen threshold means a binary decision: no uncertain band.
+        self.band = calibration.uncertain_band if threshold is None else (self.threshold, self.threshold)
+
+    @property
+    def name(self) -> str:
+        """``name@version`` as reported in every verdict."""
+        return f"{self.config.get('name', self.model.registry_name)}@{self.config.get('version', '0')}"
+
+    # -- public API ---------------------------------------------------------------------------------------------
+    def detect(self, source: Source, *, name: str | None = None) -> Verdict:
+        """Judge one image given as a path, its bytes or a PIL image. Never raises for bad input: see ``error``."""
+        return next(self.detect_many([source], names=None if name is None else [name]))
+
+    def detect_many(self, sources: Iterable[Source | ImageError], *, batch_size: int = 16, workers: int = 2,
+                    names: Iterable[str] | None = None) -> Iterator[Verdict]:
+        """Judge many images lazily, in input order, ``batch_size`` images per forward pass.
+
+        Decoding and provenance run on ``workers`` threads ahead of the model, at most a few batches ahead, so
+        memory stays flat however many inputs there are. An :class:`ImageError` in ``sources`` (as yielded by
+        :func:`sentry_image.inputs.iter_inputs`) becomes an error row.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        name_iter = iter(names) if names is not None else None
+        window = max(2 * batch_size, workers * 2)
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sentry-decode") as pool:
+            pending: list[Future[_Prepared]] = []
+            batch: list[_Prepared] = []
+            for source in sources:
+                label = next(name_iter) if name_iter is not None else None
+                pending.append(pool.submit(self._prepare, source, label))
+                if len(pending) >= window:
+                    batch.append(pending.pop(0).result())
+                    if len(batch) >= batch_size:
+                        yield from self._finish(batch)
+                        batch = []
+            for fut in pending:
+                batch.append(fut.result())
+                if len(batch) >= batch_size:
+                    yield from self._finish(batch)
+                    batch = []
+            if batch:
+                yield from self._finish(batch)
+
+    # -- internals ----------------------------------------------------------------------------------------------
+    def _decode(self, source: Source, name: str) -> DecodedImage:
+        if isinstance(source, Image.Image):
+            rgb = ImageOps.exif_transpose(source).convert("RGB")
+            info = ImageInfo(format=source.format or "PIL", width=rgb.width, height=rgb.height, mode=source.mode,
+                             frames=getattr(source, "n_frames", 1), bytes=0)
+            return DecodedImage(rgb=rgb, original=source, data=b"", info=info)
+        if isinstance(source, bytes | bytearray):
+            if len(source) > self.max_bytes:
+                raise ImageError("too_large", f"{len(source)} bytes, over the {self.max_bytes}-byte limit", name)
+            return decode_image(bytes(source), name, max_pixels=self.max_pixels)
+        return load_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
+
+    def _prepare(self, source: Source | ImageError, label: str | None) -> _Prepared:
+        if isinstance(source, ImageError):
+            return _Prepared(name=source.path or label or "<input>", signals=[], error=source)
+        name = label or (str(source) if isinstance(source, str | Path) else "<image>")
+        try:
+            decoded = self._decode(source, name)
+            signals = read_provenance(decoded) if self.provenance else []
+            pixels = None
+            if min(decoded.rgb.size) >= MIN_MODEL_SIDE:
+                pixels = preprocess(decoded.rgb, self.model.preprocess_cfg)
+            return _Prepared(name=name, signals=signals, info=decoded.info, pixels=pixels)
+        except ImageError as exc:
+            return _Prepared(name=name, signals=[], error=exc)
+        except Exception as exc:  # a decoder bug must cost one row, never the batch
+            log.exception("unexpected failure on %s", name)
+            return _Prepared(name=name, signals=[], error=ImageError("unreadable", f"unexpected error: {exc}", name))
+
+    def _finish(self, batch: list[_Prepared]) -> Iterator[Verdict]:
+        scorable = [p for p in batch if p.pixels is not None]
+        probs: dict[int, float] = {}
+        if scorable:
+            tensors = [p.pixels for p in scorable if p.pixels is not None]
+            counts = [t.shape[0] for t in tensors]
+            with torch.inference_mode():
+                logits = self.model(torch.cat(tensors)).float().reshape(-1)
+            per_image = torch.stack([chunk.mean() for chunk in torch.split(logits, counts)]).numpy()
+            calibrated = self.calibration.probability(per_image)
+            probs = {id(p): float(v) for p, v in zip(scorable, calibrated, strict=True)}
+        for p in batch:
+            yield self._verdict(p, probs.get(id(p)))
+
+    def _verdict(self, p: _Prepared, prob: float | None) -> Verdict:
+        if p.error is not None:
+            return Verdict.failed(p.error.path or p.name, p.error.code, p.error.message, model=self.name)
+        verdict, decided_by, reasons = fuse(prob, p.signals, self.threshold, self.band)
+        image = p.info.to_dict() if p.info is not None else None
+        if verdict is None:
+            v = Verdict.failed(p.name, "too_small",
+                               f"image is smaller than {MIN_MODEL_SIDE} px on a side and carries no strong "
+                               "provenance evidence", model=self.name)
+            v.signals, v.image, v.reasons = p.signals, image, reasons
+            return v
+        return Verdict(path=p.name, ai_probability=prob, verdict=verdict, threshold=self.threshold, model=self.name,
+                       signals=p.signals, decided_by=decided_by, reasons=reasons, image=image)
+
+
+def _describe(sig: Signal) -> str:
+    return f"{sig.name}: {sig.evidence}"
+
+
+def fuse(prob: float | None, signals: list[Signal], threshold: float,
+         band: tuple[float, float]) -> tuple[VerdictLabel | None, str | None, list[str]]:
+    """Combine the model's calibrated probability with provenance signals (rules in the module docstring).
+
+    Returns ``(verdict, decided_by, reasons)``; ``verdict`` is ``None`` only when there is neither a model score
+    nor strong evidence.
+    """
+    reasons: list[str] = []
+    model_verdict: VerdictLabel | None = None
+    if prob is not None:
+        low, high = band
+        if low < prob < high:
+            model_verdict = VerdictLabel.UNCERTAIN
+            reasons.append(f"The detector's probability {prob:.2f} lies in its uncertain band ({low:.2f}-{high:.2f}).")
+        elif prob >= threshold:
+            model_verdict = VerdictLabel.AI
+            reasons.append(f"The detector gives {prob:.2f}, at or above its threshold {threshold:.2f}.")
+        else:
+            model_verdict = VerdictLabel.REAL
+            reasons.append(f"The detector gives {prob:.2f}, below its threshold {threshold:.2f}.")
+    strong_ai = [s for s in signals if s.strength == Strength.STRONG and s.hint == Hint.AI]
+    strong_real = [s for s in signals if s.strength == Strength.STRONG and s.hint == Hint.REAL]
+    weak = [s for s in signals if s.strength == Strength.WEAK and s.hint != Hint.NONE]
+    if strong_ai:
+        reasons.insert(0, "Provenance says AI-generated: " + "; ".join(_describe(s) for s in strong_ai) + ".")
+        if strong_real:
+            reasons.append("A capture claim is also present; an AI claim wins because it marks a generated part.")
+        return VerdictLabel.AI, f"provenance:{strong_ai[0].name}", reasons
+    if strong_real:
+        reasons.insert(0, "Provenance says real: " + "; ".join(_describe(s) for s in strong_real) + ".")
+        return VerdictLabel.REAL, f"provenance:{strong_real[0].name}", reasons
+    for s in weak:
+        agrees = model_verdict is not None and str(s.hint) == str(model_verdict)
+        reasons.append(f"Weak evidence ({'agrees' if agrees else 'not decisive'}): {_describe(s)}.")
+    if model_verdict is None:
+        return None, None, reasons
+    return model_verdict, "model", reasons
+
+
+def load_detector(model: str | Path | None = None, *, threshold: float | None = None, provenance: bool = True,
+                  max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> Detector:
+    """Load a detector: the shipped default (``None``), a shipped checkpoint by name, or a checkpoint folder.
+
+    Works offline: the default's weights ship inside the package.
+
+    Args:
+        model: ``None``/``"default"``, a shipped checkpoint name, or a folder with model.safetensors + config.json.
+        threshold: override the checkpoint's threshold (disables the uncertain band).
+        provenance: read C2PA, watermark and metadata evidence (on by default).
+        max_bytes, max_pixels: per-image limits; larger inputs are rejected as ``too_large`` before decoding.
+    """
+    folder = resolve_model(model)
+    net, calibration, config = load_checkpoint(folder)
+    return Detector(net, calibration, config, threshold=threshold, provenance=provenance,
+                    max_bytes=max_bytes, max_pixels=max_pixels)

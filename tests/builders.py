@@ -1,0 +1,42 @@
+"""Test helpers that build real files: tiny checkpoints and generated images (no shared data needed)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from sentry_image.models import Calibration, create_detector, save_checkpoint
+
+
+def tiny_checkpoint(folder: Path, *, threshold: float = 0.5, band: tuple[float, float] = (0.4, 0.6),
+                    seed: int = 0) -> Path:
+    """A real checkpoint folder of the ``test_tiny_cnn`` detector with deterministic random weights."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = create_detector("test_tiny_cnn", width=4, crop_size=32)
+    calib = Calibration(temperature=1.0, threshold=threshold, uncertain_band=band, method="test",
+                        fitted_on="nothing: test fixture")
+    return save_checkpoint(model, folder, calibration=calib, name="tiny", version="t1")
+
+
+def noise_image(size: tuple[int, int] = (64, 48), seed: int = 0, mode: str = "RGB") -> Image.Image:
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(arr).convert(mode)
+
+
+def image_bytes(img: Image.Image, fmt: str = "PNG", **kw: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def write_image(path: Path, size: tuple[int, int] = (64, 48), seed: int = 0, fmt: str | None = None,
+                **kw: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise_image(size, seed).save(path, format=fmt, **kw)
+    return path
