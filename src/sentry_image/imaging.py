@@ -1,18 +1,71 @@
 """Safe image decoding: byte and pixel caps, EXIF orientation, every mode to RGB, never re-encode.
 
-(Minimal first version: the interface is stable; hardening is in progress.)
+Each step is cheap before the next expensive one: ``stat`` (regular file, byte cap), a bounded read, Pillow's
+header parse restricted to the supported formats, the pixel cap checked against the declared size, and only then
+the pixel decode of the first frame. Pillow's ``LOAD_TRUNCATED_IMAGES`` is left False, so truncated data fails.
+
+Supported: JPEG (and MPO), PNG/APNG, WebP, GIF, TIFF, BMP, HEIC/HEIF (pillow-heif) and AVIF (Pillow).
+
+Every failure raises :class:`ImageError`; its ``code`` is part of the verdict contract and stable:
+
+==================  ==========================================================================================
+code                meaning
+==================  ==========================================================================================
+not_found           the path does not exist, or is a broken symbolic link
+not_a_file          the path is a directory, FIFO, device or socket
+permission_denied   the OS refused access
+empty_file          zero bytes
+too_large           over the byte cap, or the header declares more pixels than the pixel cap (a bomb)
+not_an_image        no supported image signature, or corrupt image data
+truncated           a recognised image whose data ends early (or whose header is cut short)
+unsupported_format  a recognised format this tool does not decode: SVG, PDF, PSD, EPS, JPEG XL, JPEG 2000, ICO
+too_small           decodes, but a side is under ``MIN_MODEL_SIDE``: raised only by :func:`check_model_size`,
+                    never by decoding, so tiny images still yield provenance evidence
+unreadable          any other OS error (I/O error, symbolic link loop, ...)
+==================  ==========================================================================================
+
+Pillow's ``DecompressionBombWarning``: turning it into an error with ``warnings.catch_warnings`` would mutate the
+process-wide warning filters, which races with other threads before Python 3.14. Instead the condition it
+signals (more pixels than ``Image.MAX_IMAGE_PIXELS``) is part of the pixel cap, checked from the header, so any
+image Pillow would warn about raises ``too_large`` before its pixels are decoded; ``DecompressionBombError``
+(Pillow's hard limit, raised inside ``Image.open``) maps to ``too_large`` too.
 """
 
 from __future__ import annotations
 
+import errno
+import io
+import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, UnidentifiedImageError
+
+from ._pixels import estimate_jpeg_quality, orient, to_rgb
+
+try:  # registered once at import (thread-safe under the import lock); without it HEIC is unsupported_format
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - pillow-heif is a core dependency
+    pass
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-DEFAULT_MAX_PIXELS = 100_000_000
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own bomb threshold (Image.MAX_IMAGE_PIXELS): above it Pillow warns
+MIN_MODEL_SIDE = 32  # below this the low-level traces a detector reads are gone; CIFAR-sized 32 px images pass
+# JPEG includes MPO (the multi-picture JPEG of many cameras), which Pillow opens through the JPEG plugin.
+SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
+
+# Signatures: supported ones tell a cut-short header from random bytes; the others name what we refuse.
+_SUPPORTED_MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "GIF"),
+                    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"BM", "BMP"),
+                    (b"WEBPVP8", "WEBP"), (b"ftyp", "HEIF/AVIF"))  # the last two sit at offsets 8 and 4
+_UNSUPPORTED_MAGIC = ((b"%PDF", "PDF"), (b"8BPS", "PSD"), (b"%!PS", "PostScript/EPS"), (b"\xc5\xd0\xd3\xc6", "EPS"),
+                      (b"\xff\x0a", "JPEG XL"), (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
+                      (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xffO\xffQ", "JPEG 2000"),
+                      (b"\x00\x00\x01\x00", "ICO"), (b"icns", "ICNS"), (b"qoif", "QOI"))
 
 
 class ImageError(Exception):
@@ -24,10 +77,23 @@ class ImageError(Exception):
         self.message = message
         self.path = path
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default reduce replays only the formatted message; DataLoader workers must send the code back.
+        return (type(self), (self.code, self.message, self.path))
+
+    def to_dict(self) -> dict[str, str]:
+        """The ``error`` object of a verdict row."""
+        return {"code": self.code, "message": self.message}
+
 
 @dataclass
 class ImageInfo:
-    """Facts about the file, reported as evidence (never used by the learned detector)."""
+    """Facts about the file, reported as evidence (never used by the learned detector).
+
+    ``width``/``height`` are as displayed (after EXIF orientation); ``mode`` is the decoded mode before RGB
+    conversion; ``jpeg_quality`` is the IJG quality whose tables best match the file's (None if not JPEG);
+    ``orientation`` is the EXIF orientation tag (None when absent).
+    """
 
     format: str
     width: int
@@ -47,7 +113,7 @@ class DecodedImage:
     """A decoded input.
 
     Attributes:
-        rgb: RGB pixels, EXIF orientation applied, first frame: what the detector sees.
+        rgb: RGB pixels, EXIF orientation applied, alpha composited on white, first frame: what the detector sees.
         original: the image as opened (first frame, original mode, no rotation) with its metadata
             (``info``, ``getexif()``, text chunks): what the provenance readers see.
         data: the file's bytes, unmodified.
@@ -61,42 +127,129 @@ class DecodedImage:
 
 
 def read_image_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    p = Path(path)
+    """Read a regular file of at most ``max_bytes`` bytes; never blocks on a FIFO, never reads past the cap."""
+    name = str(path)
     try:
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise ImageError("too_large", f"file is {size} bytes, over the {max_bytes}-byte limit", str(path))
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise ImageError("not_found", "no such file", str(path)) from None
-    except PermissionError:
-        raise ImageError("permission_denied", "permission denied", str(path)) from None
-    except IsADirectoryError:
-        raise ImageError("not_a_file", "is a directory", str(path)) from None
+        # stat before open: directories, FIFOs and devices are refused without opening them.
+        _check_regular(os.stat(path), name, max_bytes)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            _check_regular(os.fstat(f.fileno()), name, max_bytes)  # the file may have been swapped since stat
+            data = f.read(max_bytes + 1)
+    except ImageError:
+        raise
     except OSError as exc:
-        raise ImageError("unreadable", exc.strerror or str(exc), str(path)) from None
+        raise os_error(exc, name) from None
+    except ValueError as exc:  # e.g. an embedded NUL byte in the path
+        raise ImageError("not_found", f"invalid path: {exc}", name) from None
+    if len(data) > max_bytes:  # the file grew after the size check
+        raise ImageError("too_large", f"file is over the {max_bytes}-byte limit", name)
+    return data
+
+
+def os_error(exc: OSError, path: str) -> ImageError:
+    """The ImageError for an OS failure on ``path`` (shared with :mod:`sentry_image.inputs` for the same codes)."""
+    if isinstance(exc, FileNotFoundError):
+        broken = os.path.islink(path)
+        return ImageError("not_found", "broken symbolic link" if broken else "no such file or directory", path)
+    if isinstance(exc, NotADirectoryError):
+        return ImageError("not_found", "a component of the path is not a directory", path)
+    if isinstance(exc, PermissionError):
+        return ImageError("permission_denied", "permission denied", path)
+    if exc.errno == errno.ELOOP:
+        return ImageError("unreadable", "symbolic link loop", path)
+    return ImageError("unreadable", exc.strerror or str(exc), path)
+
+
+def _check_regular(st: os.stat_result, name: str, max_bytes: int) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError("not_a_file", "is a directory", name)
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageError("not_a_file", "not a regular file", name)
+    if st.st_size == 0:
+        raise ImageError("empty_file", "file is empty", name)
+    if st.st_size > max_bytes:
+        raise ImageError("too_large", f"file is {st.st_size} bytes, over the {max_bytes}-byte limit", name)
 
 
 def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
-    import io
+    """Decode ``data`` (never re-encoded) into the detector's RGB view plus the original for provenance.
 
+    Raises:
+        ImageError: and nothing else, whatever the bytes are.
+    """
     if not data:
         raise ImageError("empty_file", "file is empty", name)
     try:
-        original = Image.open(io.BytesIO(data))
-        original.load()
+        original, frames = _open(data, name, max_pixels)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # the warning: under -W error
+        raise ImageError("too_large", str(exc), name) from exc
     except Exception as exc:
-        raise ImageError("not_an_image", f"cannot decode: {exc}", name) from None
-    if original.width * original.height > max_pixels:
-        raise ImageError("too_large", "too many pixels", name)
-    rgb = ImageOps.exif_transpose(original).convert("RGB")
-    info = ImageInfo(
-        format=original.format or "unknown", width=rgb.width, height=rgb.height, mode=original.mode,
-        frames=getattr(original, "n_frames", 1), bytes=len(data),
-    )
+        raise _classify(exc, data, name, header=True) from exc
+    try:
+        original.load()
+        rgb, orientation = orient(original, to_rgb(original))
+        quality = estimate_jpeg_quality(original)
+    except ImageError:
+        raise
+    except MemoryError as exc:
+        raise ImageError("too_large", "not enough memory to decode", name) from exc
+    except Exception as exc:
+        raise _classify(exc, data, name, header=False) from exc
+    info = ImageInfo(format=original.format or "unknown", width=rgb.width, height=rgb.height, mode=original.mode,
+                     frames=frames, bytes=len(data), jpeg_quality=quality,
+                     orientation=orientation)
     return DecodedImage(rgb=rgb, original=original, data=data, info=info)
+
+
+def _open(data: bytes, name: str, max_pixels: int) -> tuple[Image.Image, int]:
+    """Parse the header only and enforce the pixel cap before a single pixel is decoded."""
+    image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    limit = max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
+    width, height = image.size
+    if width * height > limit:
+        raise ImageError("too_large", f"{width}x{height} pixels, over the {limit}-pixel limit", name)
+    if width <= 0 or height <= 0:
+        raise ImageError("not_an_image", f"invalid size {width}x{height}", name)
+    # Counted before load: counting seeks through the frames and back, which would discard decoded pixels.
+    return image, getattr(image, "n_frames", 1)
+
+
+def _classify(exc: Exception, data: bytes, name: str, *, header: bool) -> ImageError:
+    """Map a Pillow/OS failure to a stable code; the message keeps Pillow's words for the user."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, UnidentifiedImageError):
+        head = data[:32]
+        for magic, fmt in _UNSUPPORTED_MAGIC:
+            if head.startswith(magic):
+                return ImageError("unsupported_format", f"{fmt} images are not supported", name)
+        if _is_svg(data):
+            return ImageError("unsupported_format", "SVG images are not supported", name)
+        for magic, fmt in _SUPPORTED_MAGIC:
+            if head.startswith(magic) or (fmt in ("WEBP", "HEIF/AVIF") and magic in head[:12]):
+                return ImageError("truncated", f"{fmt} header is cut short or corrupt", name)
+        return ImageError("not_an_image", "not a recognised image format", name)
+    if isinstance(exc, EOFError) or "truncat" in text.lower() or type(exc).__name__ == "error":  # struct.error
+        return ImageError("truncated", f"image data ends early ({text})", name)
+    if "not available" in text or "not supported" in text:
+        return ImageError("unsupported_format", text, name)
+    return ImageError("not_an_image", f"corrupt image {'header' if header else 'data'} ({text})", name)
+
+
+def _is_svg(data: bytes) -> bool:
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg")) and b"<svg" in head)
 
 
 def load_image(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
                max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Read and decode one file; raises only :class:`ImageError`. No file handle outlives the call."""
     return decode_image(read_image_bytes(path, max_bytes), str(path), max_pixels=max_pixels)
+
+
+def check_model_size(info: ImageInfo, path: str = "", *, min_side: int = MIN_MODEL_SIDE) -> None:
+    """Raise ``too_small`` if a side is under ``min_side``: the pipeline's choice, after provenance is read."""
+    if min(info.width, info.height) < min_side:
+        raise ImageError("too_small", f"{info.width}x{info.height} is under the {min_side}-pixel minimum side", path)
