@@ -1,0 +1,176 @@
+"""C2PA content credentials via ``c2pa-python``, read offline.
+
+What the manifest store says is turned into one signal:
+
+* integrity failures (a hash, hashed-URI or claim-signature mismatch, a missing ingredient manifest, ...) mean the
+  file or its manifest changed after signing: the claims are worthless, hint ``none`` (info);
+* certificate-only failures (an expired, untrusted or otherwise invalid signing certificate, an untrusted
+  timestamp) leave the content bindings intact: real AI generators ship such files, so their claims still count;
+* any manifest of the store (the active one *and* its ingredients) with an action whose ``digitalSourceType`` is
+  ``trainedAlgorithmicMedia`` or ``compositeWithTrainedAlgorithmicMedia`` -> ``ai-generated`` (strong). Plain
+  ``algorithmicMedia`` is, by IPTC's definition, made without training data: no hint;
+* generators that state AI origin without a source type (Bing Image Creator) are recognised by
+  ``GENERATOR_RULES`` -> ``ai-generated`` (strong);
+* a ``digitalCapture`` claim -> ``real``: strong only when the signer is trusted, which needs a trust list; none
+  is loaded offline, so in practice it is weak.
+
+Remote manifests and OCSP are never fetched: reading must be offline and must not hang.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+from typing import Any
+
+from sentry_image.types import Hint, Signal, Strength
+
+logger = logging.getLogger(__name__)
+
+AI_SOURCE_TYPES = frozenset({"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"})
+CAPTURE_SOURCE_TYPES = frozenset({"digitalCapture", "computationalCapture"})
+
+#: (field, pattern): AI origin stated without an IPTC source type. Fields: ``claim_generator`` (the claim
+#: generator string and every ``claim_generator_info`` name), ``software_agent`` and ``description`` of a
+#: ``c2pa.created`` action. Only products that exclusively generate images belong in ``claim_generator``.
+GENERATOR_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("claim_generator", re.compile(r"Microsoft[_ ]Responsible[_ ]AI", re.I)),  # Bing Image Creator / Designer
+    ("software_agent", re.compile(r"Image Creator from Designer|Bing Image Creator|DALL[-·.\s]?E", re.I)),
+    ("description", re.compile(r"\bAI[- ]generated (image|content)\b|Created by .*Generative AI", re.I)),
+)
+
+# Failures that concern only the signer's certificate or timestamp, not what was signed.
+_TRUST_ONLY_PREFIXES = ("signingCredential.", "timeStamp.", "cawg.", "claimSignature.outsideValidity")
+
+_MIME = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
+         "HEIF": "image/heif", "HEIC": "image/heic", "AVIF": "image/avif", "GIF": "image/gif"}
+
+_context: Any = None
+
+
+def _offline_context() -> Any:
+    """A reader context that never touches the network (created once: it is reusable and cheap to share)."""
+    global _context
+    if _context is None:
+        import c2pa
+
+        settings = c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
+        _context = c2pa.Context(settings=settings)
+    return _context
+
+
+def _source_type(action: dict[str, Any]) -> str:
+    params = action.get("parameters")
+    value = action.get("digitalSourceType") or (params.get("digitalSourceType") if isinstance(params, dict) else "")
+    return str(value or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _agent(action: dict[str, Any]) -> str:
+    agent = action.get("softwareAgent")
+    if isinstance(agent, dict):
+        agent = agent.get("name")
+    return str(agent or "")
+
+
+def _description(action: dict[str, Any]) -> str:
+    params = action.get("parameters")
+    desc = action.get("description") or (params.get("description") if isinstance(params, dict) else "")
+    return str(desc or "")
+
+
+def _generators(manifest: dict[str, Any]) -> list[str]:
+    """Claim generator names: the v1 ``claim_generator`` string and the v2 ``claim_generator_info`` entries."""
+    names = [str(manifest["claim_generator"])] if manifest.get("claim_generator") else []
+    for info in manifest.get("claim_generator_info") or []:
+        if isinstance(info, dict) and info.get("name"):
+            names.append(str(info["name"]) + (f"/{info['version']}" if info.get("version") else ""))
+    return names
+
+
+def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for assertion in manifest.get("assertions") or []:
+        if isinstance(assertion, dict) and str(assertion.get("label", "")).startswith("c2pa.actions"):
+            data = assertion.get("data")
+            out += [a for a in (data.get("actions") or []) if isinstance(a, dict)] if isinstance(data, dict) else []
+    return out
+
+
+def _failure_codes(store: dict[str, Any]) -> list[str]:
+    codes = [str(s.get("code")) for s in store.get("validation_status") or [] if isinstance(s, dict)]
+    results = store.get("validation_results") or {}
+    groups = [results.get("activeManifest") or {}]
+    groups += [d.get("validationDeltas") or {} for d in results.get("ingredientDeltas") or [] if isinstance(d, dict)]
+    for group in groups:
+        codes += [str(s.get("code")) for s in group.get("failure") or [] if isinstance(s, dict)]
+    return list(dict.fromkeys(codes))
+
+
+def _rule_hits(generators: list[str], action: dict[str, Any]) -> list[str]:
+    fields = {"claim_generator": generators, "software_agent": [_agent(action)], "description": [_description(action)]}
+    created = str(action.get("action", "")).startswith("c2pa.created")
+    return [f"{field} '{value}'" for field, pattern in GENERATOR_RULES
+            for value in fields[field] if value and (field == "claim_generator" or created) and pattern.search(value)]
+
+
+def interpret(store: dict[str, Any]) -> Signal:
+    """Turn a manifest store (``c2pa.Reader.json()`` parsed) into one signal, as the module docstring describes."""
+    manifests = store.get("manifests") or {}
+    active: dict[str, Any] = manifests.get(store.get("active_manifest")) or next(iter(manifests.values()), {})
+    state = str(store.get("validation_state") or "unknown")
+    failures = _failure_codes(store)
+    integrity = [c for c in failures if not c.startswith(_TRUST_ONLY_PREFIXES)]
+    ai, capture, described = [], [], []
+    for manifest in manifests.values():
+        generators = _generators(manifest)
+        for action in _actions(manifest):
+            kind = _source_type(action)
+            what = f"{action.get('action')}" + (f" {kind}" if kind else "") + (
+                f" (softwareAgent {_agent(action)})" if _agent(action) else "")
+            described.append(what)
+            if kind in AI_SOURCE_TYPES:
+                ai.append(what)
+            elif kind in CAPTURE_SOURCE_TYPES:
+                capture.append(what)
+            ai += [f"{what}: {hit}" for hit in _rule_hits(generators, action)]
+    signer = (active.get("signature_info") or {}).get("issuer") or "unknown signer"
+    trust = f"{state} (certificate problems only: {', '.join(failures)})" if failures and not integrity else state
+    evidence = (f"C2PA: {len(manifests)} manifest(s), claim generator {(_generators(active) or ['unknown'])[0]}"
+                f", signer {signer}; actions: {'; '.join(dict.fromkeys(described)) or 'none'}; validation {trust}")
+    if integrity:
+        return Signal("c2pa", Hint.NONE, f"{evidence}. Tampered: {', '.join(integrity)}", Strength.INFO)
+    if ai:
+        return Signal("c2pa", Hint.AI, f"{evidence}. AI origin declared: {ai[0]}", Strength.STRONG)
+    if capture:
+        strength = Strength.STRONG if state == "Trusted" else Strength.WEAK
+        return Signal("c2pa", Hint.REAL, f"{evidence}. Capture declared: {capture[0]}", strength)
+    return Signal("c2pa", Hint.NONE, f"{evidence}. No origin statement", Strength.INFO)
+
+
+def read_c2pa(data: bytes, fmt: str) -> list[Signal]:
+    """Read the C2PA manifest store embedded in ``data``; ``fmt`` is a Pillow format name or a MIME type.
+
+    Returns no signal when the file carries no manifest, and an info signal (never an exception) when the
+    manifest cannot be read: an unknown signing algorithm, a remote-only manifest, a corrupt store.
+    """
+    # Every embedded store carries the JUMBF label "c2pa"; a remote one is announced by XMP dcterms:provenance.
+    if b"c2pa" not in data and b"provenance" not in data:
+        return []
+    import c2pa
+
+    mime = fmt if "/" in fmt else _MIME.get(fmt.upper())
+    try:
+        with c2pa.Reader(mime, io.BytesIO(data), None, _offline_context()) as reader:
+            store = json.loads(reader.json())
+    except (c2pa.C2paError.ManifestNotFound, c2pa.C2paError.NotSupported):
+        return []  # no store, or a container C2PA does not define (BMP, ...): nothing to say
+    except (c2pa.C2paError, ValueError, OSError) as exc:
+        message = str(exc) or type(exc).__name__
+        what = "remote manifest not fetched (offline)" if message.startswith("Remote") else "unreadable manifest"
+        return [Signal("c2pa", Hint.NONE, f"C2PA: {what}: {message}", Strength.INFO)]
+    return [interpret(store)]
+
+
+__all__ = ["AI_SOURCE_TYPES", "CAPTURE_SOURCE_TYPES", "GENERATOR_RULES", "interpret", "read_c2pa"]
