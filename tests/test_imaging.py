@@ -1,4 +1,4 @@
-"""Safe decoding: bad input never escapes as anything but ImageError; every mode and format reaches RGB."""
+"""Safe decoding of bad input: every failure is an ImageError with a stable code, never another exception."""
 
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ from sentry_image.imaging import (
     load_image,
     read_image_bytes,
 )
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def png_with_header(width: int, height: int) -> bytes:
