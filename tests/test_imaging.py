@@ -128,6 +128,18 @@ def test_huge_exif_block(fmt):
     assert decoded.info.orientation == 6 and decoded.rgb.size == (16, 24)
 
 
+def test_compressed_text_bomb_is_too_large():
+    text = PngImagePlugin.PngInfo()
+    text.add_text("workflow", "{}" * 1_000_000, zip=True)  # 2 MB of JSON in a few KB: over Pillow's text cap
+    assert code_of(encode(gradient(), "PNG", pnginfo=text)) == "too_large"
+
+
+def test_byte_cap_on_bytes():
+    data = encode(gradient(), "PNG")
+    assert code_of(data, max_bytes=len(data) - 1) == "too_large"
+    assert decode_image(data, max_bytes=len(data)).info.bytes == len(data)
+
+
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF")
 def test_broken_exif_is_ignored():
     decoded = decode_image(encode(gradient(), "PNG", exif=b"Exif\x00\x00II*\x00\xff\xff\xff\x7f" + b"\x01" * 64))

@@ -37,6 +37,7 @@ import errno
 import io
 import os
 import stat
+import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -172,14 +173,19 @@ def _check_regular(st: os.stat_result, name: str, max_bytes: int) -> None:
         raise ImageError("too_large", f"file is {st.st_size} bytes, over the {max_bytes}-byte limit", name)
 
 
-def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 max_bytes: int | None = None) -> DecodedImage:
     """Decode ``data`` (never re-encoded) into the detector's RGB view plus the original for provenance.
+
+    ``max_bytes`` caps bytes that did not come through :func:`read_image_bytes` (uploads); None: no cap here.
 
     Raises:
         ImageError: and nothing else, whatever the bytes are.
     """
     if not data:
         raise ImageError("empty_file", "file is empty", name)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageError("too_large", f"{len(data)} bytes, over the {max_bytes}-byte limit", name)
     try:
         original, frames = _open(data, name, max_pixels)
     except ImageError:
@@ -206,7 +212,8 @@ def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAUL
 
 def _open(data: bytes, name: str, max_pixels: int) -> tuple[Image.Image, int]:
     """Parse the header only and enforce the pixel cap before a single pixel is decoded."""
-    image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+    Image.init()  # idempotent; a format whose plugin is missing must not be named to Image.open (KeyError)
+    image = Image.open(io.BytesIO(data), formats=[fmt for fmt in SUPPORTED_FORMATS if fmt in Image.OPEN])
     limit = max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
     width, height = image.size
     if width * height > limit:
@@ -229,10 +236,14 @@ def _classify(exc: Exception, data: bytes, name: str, *, header: bool) -> ImageE
             return ImageError("unsupported_format", "SVG images are not supported", name)
         for magic, fmt in _SUPPORTED_MAGIC:
             if head.startswith(magic) or (fmt in ("WEBP", "HEIF/AVIF") and magic in head[:12]):
+                if fmt == "HEIF/AVIF" and "HEIF" not in Image.OPEN:
+                    return ImageError("unsupported_format", "HEIF decoding needs pillow-heif", name)
                 return ImageError("truncated", f"{fmt} header is cut short or corrupt", name)
         return ImageError("not_an_image", "not a recognised image format", name)
-    if isinstance(exc, EOFError) or "truncat" in text.lower() or type(exc).__name__ == "error":  # struct.error
+    if isinstance(exc, EOFError | struct.error) or "truncat" in text.lower():  # struct.error: a short header read
         return ImageError("truncated", f"image data ends early ({text})", name)
+    if "MAX_TEXT" in text:  # Pillow's cap on (compressed) PNG text chunks: a metadata bomb, not a broken image
+        return ImageError("too_large", f"PNG text metadata over Pillow's limit ({text})", name)
     if "not available" in text or "not supported" in text:
         return ImageError("unsupported_format", text, name)
     return ImageError("not_an_image", f"corrupt image {'header' if header else 'data'} ({text})", name)
