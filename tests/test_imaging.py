@@ -7,6 +7,7 @@ import os
 import pickle
 import struct
 import time
+import warnings
 import zlib
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sentry_image.imaging import (
     ImageError,
     check_model_size,
     decode_image,
+    decode_pil,
     load_image,
     read_image_bytes,
 )
@@ -214,3 +216,24 @@ def test_image_error_pickles():
     error = pickle.loads(pickle.dumps(ImageError("truncated", "ends early", "a.jpg")))
     assert (error.code, error.message, error.path) == ("truncated", "ends early", "a.jpg")
     assert error.to_dict() == {"code": "truncated", "message": "ends early"}
+
+
+def test_decoding_touches_no_global_state():
+    filters, truncated, limit = list(warnings.filters), ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS
+    with pytest.warns(Image.DecompressionBombWarning):
+        code_of(png_with_header(10_000, 10_000))
+    decode_image(encode(gradient(), "PNG"))
+    assert (warnings.filters, ImageFile.LOAD_TRUNCATED_IMAGES, Image.MAX_IMAGE_PIXELS) == (filters, truncated, limit)
+
+
+def test_pil_input_gets_the_same_view():
+    image = Image.new("RGBA", (20, 20), (255, 0, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image.info["exif"] = exif.tobytes()
+    decoded = decode_pil(image)
+    assert decoded.rgb.getpixel((0, 0)) == (255, 255, 255) and decoded.original is image
+    assert (decoded.info.bytes, decoded.info.mode, decoded.info.orientation) == (0, "RGBA", 6)
+    with pytest.raises(ImageError) as info:
+        decode_pil(gradient((40, 30)), max_pixels=100)
+    assert info.value.code == "too_large"

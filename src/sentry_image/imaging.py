@@ -46,6 +46,12 @@ from PIL import Image, UnidentifiedImageError
 
 from ._pixels import estimate_jpeg_quality, orient, to_rgb
 
+__all__ = [
+    "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "MIN_MODEL_SIDE", "SUPPORTED_FORMATS", "DecodedImage", "ImageError",
+    "ImageInfo", "check_model_size", "decode_image", "decode_pil", "estimate_jpeg_quality", "load_image", "os_error",
+    "read_image_bytes",
+]
+
 try:  # registered once at import (thread-safe under the import lock); without it HEIC is unsupported_format
     from pillow_heif import register_heif_opener
 
@@ -55,7 +61,7 @@ except ImportError:  # pragma: no cover - pillow-heif is a core dependency
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own bomb threshold (Image.MAX_IMAGE_PIXELS): above it Pillow warns
-MIN_MODEL_SIDE = 32  # below this the low-level traces a detector reads are gone; CIFAR-sized 32 px images pass
+MIN_MODEL_SIDE = 16  # under this a detector sees almost none of the traces it reads; provenance alone decides
 # JPEG includes MPO (the multi-picture JPEG of many cameras), which Pillow opens through the JPEG plugin.
 SUPPORTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
 
@@ -192,6 +198,8 @@ def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAUL
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:  # the warning: under -W error
         raise ImageError("too_large", str(exc), name) from exc
+    except MemoryError as exc:
+        raise ImageError("too_large", "not enough memory to parse the header", name) from exc
     except Exception as exc:
         raise _classify(exc, data, name, header=True) from exc
     try:
@@ -205,9 +213,28 @@ def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAUL
     except Exception as exc:
         raise _classify(exc, data, name, header=False) from exc
     info = ImageInfo(format=original.format or "unknown", width=rgb.width, height=rgb.height, mode=original.mode,
-                     frames=frames, bytes=len(data), jpeg_quality=quality,
-                     orientation=orientation)
+                     frames=frames, bytes=len(data), jpeg_quality=quality, orientation=orientation)
     return DecodedImage(rgb=rgb, original=original, data=data, info=info)
+
+
+def decode_pil(image: Image.Image, name: str = "<image>", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """The same view as :func:`decode_image` for an already opened PIL image (``data`` is empty: no file bytes).
+
+    The caller owns ``image``; it is loaded but never modified.
+    """
+    if image.width * image.height > max_pixels:
+        raise ImageError("too_large", f"{image.width}x{image.height} pixels, over the {max_pixels}-pixel limit", name)
+    try:
+        image.load()
+        rgb, orientation = orient(image, to_rgb(image))
+        quality = estimate_jpeg_quality(image)
+    except MemoryError as exc:
+        raise ImageError("too_large", "not enough memory to decode", name) from exc
+    except Exception as exc:
+        raise _classify(exc, b"", name, header=False) from exc
+    info = ImageInfo(format=image.format or "PIL", width=rgb.width, height=rgb.height, mode=image.mode,
+                     frames=getattr(image, "n_frames", 1), bytes=0, jpeg_quality=quality, orientation=orientation)
+    return DecodedImage(rgb=rgb, original=image, data=b"", info=info)
 
 
 def _open(data: bytes, name: str, max_pixels: int) -> tuple[Image.Image, int]:
