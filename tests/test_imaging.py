@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
-from conftest import encode, gradient, run_unprivileged
+from imagegen import encode, gradient, run_unprivileged
 from sentry_image.imaging import (
     MIN_MODEL_SIDE,
     ImageError,

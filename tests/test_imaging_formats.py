@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import encode, gradient
+from imagegen import encode, gradient
 from sentry_image._pixels import to_rgb
 from sentry_image.imaging import MIN_MODEL_SIDE, decode_image, load_image
 

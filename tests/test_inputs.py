@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_unprivileged
+from imagegen import run_unprivileged
 from sentry_image.imaging import ImageError
 from sentry_image.inputs import is_image_name, iter_inputs
 
