@@ -128,8 +128,10 @@ def _classify(entry: os.DirEntry[str], recursive: bool) -> _Entry | ImageError |
 
 
 def _link_problem(path: Path) -> ImageError | None:
-    """Why a link that is neither a file nor a directory fails; None if it reaches a FIFO or device (decoding
-    then reports not_a_file)."""
+    """Why a link that is neither a file nor a directory fails; None if it reaches a FIFO or device.
+
+    A FIFO or device behind the link is yielded as a path, so decoding reports it (``not_a_file``) by name.
+    """
     try:
         os.stat(path)
     except OSError as exc:
