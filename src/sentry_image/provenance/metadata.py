@@ -205,7 +205,10 @@ def read_stealth(image: Image.Image) -> str | None:
         payload = np.packbits(_lsb_bits(image, channel, 152 + length)[152:]).tobytes()
         if magic.endswith("comp"):
             # gzip; max_length bounds the output so a crafted payload cannot inflate into a memory bomb
-            payload = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(payload, _MAX_TEXT)
+            try:
+                payload = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(payload, _MAX_TEXT)
+            except zlib.error:
+                return f"{magic} (compressed payload unreadable)"  # the 15-byte magic alone is deliberate
         return f"{magic}: {_short(payload.decode('utf-8', 'replace'))}"
     return None
 
