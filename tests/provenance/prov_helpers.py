@@ -1,0 +1,92 @@
+"""Helpers for the provenance tests: shared-data location and the invisible-watermark test oracle.
+
+The oracle (``invisible-watermark`` 0.2.0, installed ``--no-deps``) is never imported by the package. Its
+package ``__init__`` imports torch through the RivaGAN module, so only ``imwatermark/maxDct.py`` (the dwtDct
+embedder: numpy, cv2 and pywt) is loaded, straight from its file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def shared_data() -> Path:
+    """``$SENTRY_SHARED_DATA`` if set, else ``../shared/data`` beside the repository."""
+    env = os.environ.get("SENTRY_SHARED_DATA")
+    return Path(env) if env else (REPO / ".." / "shared" / "data").resolve()
+
+
+def _load_oracle() -> Any:
+    spec = importlib.util.find_spec("imwatermark")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "maxDct.py"
+    try:
+        module_spec = importlib.util.spec_from_file_location("_imwatermark_maxdct", path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    except Exception:  # cv2 missing or the file moved: the oracle tests skip
+        return None
+    return module
+
+
+_ORACLE = _load_oracle()
+
+PAYLOAD_BITS = {
+    "sdv1": list(np.unpackbits(np.frombuffer(b"StableDiffusionV1", dtype=np.uint8))),
+    "sdv2": list(np.unpackbits(np.frombuffer(b"SDV2", dtype=np.uint8))),
+    "sdxl": list(np.unpackbits(np.frombuffer(bytes.fromhex("B3EC907BB19E"), dtype=np.uint8))),
+}
+
+
+def synthetic_photo(size: int = 512, seed: int = 0) -> np.ndarray:
+    """A deterministic RGB uint8 image: smooth colour gradients, a few soft shapes and mild noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    base = np.stack([120 + 80 * x, 90 + 60 * np.sin(3 * y + x), 140 - 70 * y], axis=-1)
+    for _ in range(4):
+        cx, cy, r = rng.uniform(0.2, 0.8, 3)
+        base += 30 * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (0.05 * r))[..., None] * rng.uniform(-1, 1, 3)
+    base += rng.normal(0, 3, base.shape)
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def embed(rgb: np.ndarray, kind: str, recipe: str) -> Image.Image:
+    """Mark ``rgb`` (uint8) the way a real pipeline does, using the oracle embedder.
+
+    Recipes: ``compvis`` (RGB->BGR uint8, SD 1.x/2.x scripts), ``diffusers`` (RGB float32 0-255, no flip,
+    rounded back), ``sgm`` (Stability generative-models: BGR float32, truncated back to uint8).
+    """
+    if _ORACLE is None:
+        pytest.skip("invisible-watermark test oracle (with opencv) is not installed")
+    bits = PAYLOAD_BITS[kind]
+    encoder = _ORACLE.EmbedMaxDct(watermarks=bits, wmLen=len(bits), scales=[0, 36, 36], block=4)
+    if recipe == "compvis":
+        out = encoder.encode(np.ascontiguousarray(rgb[:, :, ::-1]))[:, :, ::-1]
+    elif recipe == "diffusers":
+        out = np.clip(encoder.encode(rgb.astype(np.float32)), 0, 255).round()
+    elif recipe == "sgm":
+        out = np.clip(encoder.encode(np.ascontiguousarray(rgb[:, :, ::-1].astype(np.float32)))[:, :, ::-1], 0, 255)
+    else:
+        raise ValueError(recipe)
+    return Image.fromarray(np.ascontiguousarray(out).astype(np.uint8), "RGB")
+
+
+def reencode(image: Image.Image, fmt: str, **save: Any) -> Image.Image:
+    """``image`` after a save/load round trip (JPEG compression, PNG with metadata, ...)."""
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **save)
+    out = Image.open(io.BytesIO(buf.getvalue()))
+    out.load()
+    return out

@@ -1,0 +1,59 @@
+"""read_provenance runs every reader in isolation; summarize follows the documented precedence."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+import sentry_image.provenance as provenance
+from sentry_image.imaging import decode_image
+from sentry_image.provenance import read_provenance, summarize
+from sentry_image.types import Hint, Signal, Strength
+
+
+def sig(hint: Hint, strength: Strength, name: str = "x") -> Signal:
+    return Signal(name, hint, "evidence", strength)
+
+
+@pytest.mark.parametrize(("signals", "expected"), [
+    ([], Hint.NONE),
+    ([sig(Hint.NONE, Strength.INFO)], Hint.NONE),
+    ([sig(Hint.AI, Strength.INFO)], Hint.NONE),  # info never decides, whatever it hints
+    ([sig(Hint.REAL, Strength.WEAK)], Hint.REAL),
+    ([sig(Hint.REAL, Strength.WEAK), sig(Hint.AI, Strength.WEAK)], Hint.AI),
+    ([sig(Hint.AI, Strength.WEAK), sig(Hint.REAL, Strength.STRONG)], Hint.REAL),
+    ([sig(Hint.REAL, Strength.STRONG), sig(Hint.AI, Strength.STRONG)], Hint.AI),
+    ([sig(Hint.REAL, Strength.WEAK), sig(Hint.NONE, Strength.INFO), sig(Hint.AI, Strength.STRONG)], Hint.AI),
+])
+def test_precedence(signals: list[Signal], expected: Hint) -> None:
+    assert summarize(signals) == expected
+
+
+def png_bytes(image: Image.Image, **save: object) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", **save)
+    return buf.getvalue()
+
+
+def test_plain_image_has_no_evidence() -> None:
+    decoded = decode_image(png_bytes(Image.new("RGB", (300, 300), (40, 90, 160))))
+    assert read_provenance(decoded) == []
+
+
+def test_a_failing_reader_costs_one_info_signal(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_: object) -> list[Signal]:
+        raise RuntimeError("native crash")
+
+    monkeypatch.setattr(provenance, "read_watermark", boom)
+    monkeypatch.setattr(provenance, "read_c2pa", boom)
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", "NovelAI")
+    signals = read_provenance(decode_image(png_bytes(Image.new("RGB", (64, 64)), pnginfo=info)))
+    failed = [s for s in signals if "reader failed" in s.evidence]
+    assert {s.name for s in failed} == {"c2pa", "watermark"}
+    assert all(s.strength == Strength.INFO and "native crash" in s.evidence for s in failed)
+    assert summarize(signals) == Hint.AI  # the metadata reader still ran
