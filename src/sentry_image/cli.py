@@ -9,6 +9,7 @@ import csv
 import json
 import logging
 import sys
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -218,6 +219,9 @@ def _find_auc(metrics: Any) -> float | None:
 def main() -> None:
     """Console-script entry point: no traceback ever reaches the user."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Pillow warns about odd metadata (corrupt EXIF, large text chunks) on stderr; each file's real problems are
+    # already reported as error rows, so these would only be noise between them.
+    warnings.filterwarnings("ignore", module=r"PIL\..*")
     try:
         app()
     except KeyboardInterrupt:

@@ -28,15 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .imaging import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
+    MIN_MODEL_SIDE,
     DecodedImage,
     ImageError,
     ImageInfo,
     decode_image,
+    decode_pil,
     load_image,
 )
 from .models.base import Calibration, DetectorModel, preprocess
@@ -48,8 +50,6 @@ log = logging.getLogger(__name__)
 
 #: Inputs :meth:`Detector.detect` accepts: a path, the file's bytes, or an already opened PIL image.
 Source = str | Path | bytes | Image.Image
-#: Smallest image side the learned detector scores; smaller images are judged on provenance alone.
-MIN_MODEL_SIDE = 16
 DEFAULT_MODEL = "default"
 
 
@@ -155,14 +155,9 @@ class Detector:
     # -- internals ----------------------------------------------------------------------------------------------
     def _decode(self, source: Source, name: str) -> DecodedImage:
         if isinstance(source, Image.Image):
-            rgb = ImageOps.exif_transpose(source).convert("RGB")
-            info = ImageInfo(format=source.format or "PIL", width=rgb.width, height=rgb.height, mode=source.mode,
-                             frames=getattr(source, "n_frames", 1), bytes=0)
-            return DecodedImage(rgb=rgb, original=source, data=b"", info=info)
+            return decode_pil(source, name, max_pixels=self.max_pixels)
         if isinstance(source, bytes | bytearray):
-            if len(source) > self.max_bytes:
-                raise ImageError("too_large", f"{len(source)} bytes, over the {self.max_bytes}-byte limit", name)
-            return decode_image(bytes(source), name, max_pixels=self.max_pixels)
+            return decode_image(bytes(source), name, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
         return load_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
 
     def _prepare(self, source: Source | ImageError, label: str | None) -> _Prepared:
