@@ -116,3 +116,13 @@ def test_files_without_manifest_give_no_signal() -> None:
 def test_garbage_manifest_is_a_clean_info_signal(data: bytes, fmt: str) -> None:
     signals = read_c2pa(data, fmt)
     assert all((s.name, s.hint, s.strength) == ("c2pa", Hint.NONE, Strength.INFO) for s in signals)
+
+
+def test_evidence_does_not_depend_on_manifest_order() -> None:
+    # c2pa-python returns the manifests in a different order from one read to the next.
+    active = manifest({"action": "c2pa.opened"}, generator="Editor")
+    parent = manifest(created("trainedAlgorithmicMedia"), generator="Generator")
+    forward = store(active, parent)
+    backward = dict(forward, manifests=dict(reversed(list(forward["manifests"].items()))))
+    assert interpret(forward) == interpret(backward)
+    assert interpret(forward).evidence.index("c2pa.opened") < interpret(forward).evidence.index("c2pa.created")

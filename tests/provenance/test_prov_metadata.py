@@ -182,3 +182,13 @@ def test_corrupt_metadata_never_raises() -> None:
     image.info["xmp"] = b"<x:xmpmeta><unclosed"
     assert read_metadata(image, b"<x:xmpmeta" + bytes(100)) == []
     assert read_metadata(small("P")) == [] and read_metadata(small("I;16"), b"") == []
+
+
+def test_midjourney_description() -> None:
+    image = png_with(Author="someone", Description="a lighthouse at dusk --ar 3:2 Job ID: 2a1e4f0c-9b7d-4c1e-8f00-1")
+    signals = read_metadata(image)
+    assert hints(signals) == {AI} and "Midjourney" in signals[0].evidence
+
+
+def test_unterminated_raw_xmp_is_ignored() -> None:
+    assert read_metadata(small(), b"<x:xmpmeta digitalsourcetype/trainedAlgorithmicMedia" + bytes(1000)) == []

@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import re
+import threading
 from typing import Any
 
 from sentry_image.types import Hint, Signal, Strength
@@ -48,17 +49,19 @@ _MIME = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": 
          "HEIF": "image/heif", "HEIC": "image/heic", "AVIF": "image/avif", "GIF": "image/gif"}
 
 _context: Any = None
+_context_lock = threading.Lock()
 
 
 def _offline_context() -> Any:
-    """A reader context that never touches the network (created once: it is reusable and cheap to share)."""
+    """A reader context that never touches the network, created once (c2pa-python supports sharing it)."""
     global _context
-    if _context is None:
-        import c2pa
+    with _context_lock:
+        if _context is None:
+            import c2pa
 
-        settings = c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
-        _context = c2pa.Context(settings=settings)
-    return _context
+            settings = c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
+            _context = c2pa.Context(settings=settings)
+        return _context
 
 
 def _source_type(action: dict[str, Any]) -> str:
@@ -123,7 +126,10 @@ def interpret(store: dict[str, Any]) -> Signal:
     failures = _failure_codes(store)
     integrity = [c for c in failures if not c.startswith(_TRUST_ONLY_PREFIXES)]
     ai, capture, described = [], [], []
-    for manifest in manifests.values():
+    # The store's manifest order varies between reads: walk the active one first, then the others by label,
+    # so the evidence is the same every time.
+    ordered = sorted(manifests.items(), key=lambda kv: (kv[0] != store.get("active_manifest"), str(kv[0])))
+    for _, manifest in ordered:
         generators = _generators(manifest)
         for action in _actions(manifest):
             kind = _source_type(action)

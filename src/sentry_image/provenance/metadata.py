@@ -29,7 +29,7 @@ KNOWN_GENERATORS: tuple[str, ...] = (
     "Midjourney", "DALL-E", "DALL·E", "DALLE", "Adobe Firefly", "Imagen", "Gemini", "Leonardo.Ai", "Ideogram",
     "Draw Things", "DiffusionBee", "NightCafe", "Craiyon", "Dream by WOMBO", "Image Creator from Designer",
     "Bing Image Creator", "Microsoft Designer", "Stability AI", "DreamStudio", "SDXL", "FLUX.1", "Kandinsky",
-    "Playground AI", "Runway", "SwarmUI", "Easy Diffusion", "Made with Google AI", "Grok", "Sora",
+    "Playground AI", "SwarmUI", "Easy Diffusion", "Made with Google AI",
 )
 #: Editing software: says the file was edited, not where its pixels came from.
 EDITING_SOFTWARE: tuple[str, ...] = (
@@ -46,7 +46,7 @@ _DREAM_RE = re.compile(r"^\s*\".*\"(?=.*\s-s\s*\d+)(?=.*\s-S\s*\d+)", re.S)  # o
 _GEN_KEYS = frozenset({"seed", "steps", "sampler", "sampler_name", "cfg", "cfg_scale", "guidance_scale", "scale",
                        "negative_prompt", "uc", "scheduler", "base_model", "positive_prompt", "generation_mode",
                        "denoising_strength", "full_prompt", "noise_seed"})
-_XMP_RE = re.compile(rb"<x:xmpmeta.{0,2000000}?</x:xmpmeta>", re.S)
+_MIDJOURNEY_RE = re.compile(r"\bJob ID: [0-9a-f]{8}-[0-9a-f]{4}-", re.I)  # Midjourney's PNG "Description"
 _DST_RE = re.compile(r"digitalsourcetype/(\w+)", re.I)
 _TAGS = {0x010F: "Make", 0x0110: "Model", 0x0131: "Software", 0x010E: "ImageDescription", 0x013B: "Artist"}
 _MAX_TEXT = 4 << 20  # stealth payloads larger than this are not metadata; stop before inflating a bomb
@@ -76,6 +76,8 @@ def describe_generation_text(key: str, text: str) -> str | None:
             return f"ComfyUI {prefix[:-1]} graph in {key}"
     if _A1111_RE.search(text):
         return f"A1111-style generation parameters in {key}: {_short(text)}"
+    if _MIDJOURNEY_RE.search(text):
+        return f"Midjourney job in {key}: {_short(text)}"
     if _DREAM_RE.search(text):
         return f"InvokeAI dream command in {key}: {_short(text)}"
     data = _json(text)
@@ -138,8 +140,14 @@ def _exif(image: Image.Image) -> dict[str, str]:
 def _xmp_packets(image: Image.Image, data: bytes) -> list[str]:
     packets = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v
                for k, v in image.info.items() if k in ("xmp", "XML:com.adobe.xmp") and isinstance(v, bytes | str)]
-    if not packets:  # containers whose XMP Pillow does not expose (HEIF, some WebP/TIFF writers)
-        packets = [m.group(0).decode("utf-8", "replace") for m in _XMP_RE.finditer(data[: 64 << 20])]
+    # Containers whose XMP Pillow does not expose (HEIF, some WebP/TIFF writers): find the packets in the bytes.
+    start = data.find(b"<x:xmpmeta") if not packets else -1
+    while start >= 0 and len(packets) < 8:
+        end = data.find(b"</x:xmpmeta>", start, start + (4 << 20))
+        if end < 0:
+            break
+        packets.append(data[start : end + 12].decode("utf-8", "replace"))
+        start = data.find(b"<x:xmpmeta", end)
     return packets
 
 
