@@ -311,7 +311,7 @@ def extract_parts(parts: list[Part], out: str | Path, *, overwrite: bool = False
             # gzip.GzipFile, not tarfile's own r|gz: it checks the CRC and length that end each gzip member
             gz = buffered.peek(2)[:2] == b"\x1f\x8b"
             stream = cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb") if gz else buffered)
-            tar = tarfile.open(fileobj=stream, mode="r|")  # noqa: SIM115 - entered just below
+            tar = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # noqa: SIM115 - entered below
             with tar:
                 for member in iter_members(tar, raw):
                     _extract_member(tar, member, raw, out, out_real, done, journal, result, overwrite)

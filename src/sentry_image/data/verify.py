@@ -100,6 +100,7 @@ def _decode_all(paths: list[tuple[str, Path]], report: VerifyReport, workers: in
             return item[0], exc
 
     records: dict[str, dict[str, Any]] = {}
+    decoded = 0
     failed = report.finding("undecodable")
     by_hash: dict[str, list[str]] = defaultdict(list)
     with ThreadPoolExecutor(max(1, workers)) as pool:
@@ -107,11 +108,12 @@ def _decode_all(paths: list[tuple[str, Path]], report: VerifyReport, workers: in
             if isinstance(rec, ImageError):
                 failed.add({"path": name, "code": rec.code, "message": rec.message})
             else:
+                decoded += 1
                 records[name] = rec
                 by_hash[rec["sha256"]].append(name)
             if progress is not None:
                 progress(i, len(paths))
-    report.images, report.decoded = len(paths), len(records)
+    report.images, report.decoded = len(paths), decoded
     dups = report.finding("duplicates")
     for names in by_hash.values():
         if len(names) > 1:
