@@ -1,0 +1,136 @@
+"""Image degradations as pure functions on PIL images: JPEG re-encoding, resizing, blur, crops and noise.
+
+The same functions serve two purposes: training augmentation (applied identically to real and AI images, so that
+format, size and compression history cannot separate the classes) and the robustness grid of the evaluation.
+Every function returns a new RGB image and never modifies its input; randomness comes only from an explicit
+``random.Random`` so that results are reproducible.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def jpeg(image: Image.Image, quality: int, *, subsampling: int | None = None) -> Image.Image:
+    """Re-encode as JPEG at ``quality`` (1-100) and decode again, in memory.
+
+    ``subsampling`` follows Pillow (0 = 4:4:4, 2 = 4:2:0); ``None`` keeps Pillow's default for the quality.
+    """
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    buf = io.BytesIO()
+    kwargs: dict[str, int] = {"quality": int(quality)}
+    if subsampling is not None:
+        kwargs["subsampling"] = subsampling
+    _rgb(image).save(buf, format="JPEG", **kwargs)
+    buf.seek(0)
+    with Image.open(buf) as out:
+        return out.convert("RGB")
+
+
+def resize(image: Image.Image, scale: float | None = None, *, short_side: int | None = None,
+           resample: Image.Resampling = Image.Resampling.BILINEAR) -> Image.Image:
+    """Resize by ``scale`` or so that the short side equals ``short_side`` (exactly one of them)."""
+    if (scale is None) == (short_side is None):
+        raise ValueError("give exactly one of scale or short_side")
+    w, h = image.size
+    factor = scale if scale is not None else short_side / min(w, h)  # type: ignore[operator]
+    if factor <= 0:
+        raise ValueError(f"resize factor must be positive, got {factor}")
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return _rgb(image).resize(size, resample)
+
+
+def blur(image: Image.Image, sigma: float) -> Image.Image:
+    """Gaussian blur with standard deviation ``sigma`` pixels (0 returns an unchanged copy)."""
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    if sigma == 0:
+        return _rgb(image).copy()
+    return _rgb(image).filter(ImageFilter.GaussianBlur(radius=sigma))
+
+
+def crop(image: Image.Image, size: int | tuple[int, int], *, rng: random.Random | None = None) -> Image.Image:
+    """Crop a ``size`` (square side or ``(width, height)``) window: centred, or at a random place given ``rng``.
+
+    A window larger than the image is clipped to the image, so the result is never padded.
+    """
+    cw, ch = (size, size) if isinstance(size, int) else size
+    w, h = image.size
+    cw, ch = min(cw, w), min(ch, h)
+    if rng is None:
+        x, y = (w - cw) // 2, (h - ch) // 2
+    else:
+        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    return _rgb(image).crop((x, y, x + cw, y + ch))
+
+
+def noise(image: Image.Image, sigma: float, *, rng: random.Random | None = None) -> Image.Image:
+    """Add Gaussian noise of standard deviation ``sigma`` (in 0-255 pixel units), clipped to the valid range."""
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    seed = (rng or random.Random(0)).getrandbits(32)
+    arr = np.asarray(_rgb(image), dtype=np.float32)
+    arr = arr + np.random.default_rng(seed).normal(0.0, sigma, arr.shape).astype(np.float32)
+    return Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8))
+
+
+def format_matched(image: Image.Image, short_side: int = 512, quality: int = 90) -> Image.Image:
+    """The evaluation's format-matched copy: short side resized to ``short_side``, then JPEG at ``quality``."""
+    return jpeg(resize(image, short_side=short_side, resample=Image.Resampling.BICUBIC), quality)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random re-encodings applied to BOTH classes during training.
+
+    Attributes:
+        p_jpeg: probability of a JPEG re-encoding (``1 - p_jpeg`` keeps the pixels as decoded).
+        jpeg_quality: inclusive range of JPEG qualities drawn uniformly.
+        p_resize: probability of a random rescale before the model's own preprocessing.
+        scale: range of rescale factors, drawn log-uniformly.
+        p_blur: probability of a slight Gaussian blur.
+        blur_sigma: range of blur standard deviations.
+        p_noise: probability of additive Gaussian noise.
+        noise_sigma: range of noise standard deviations (0-255 units).
+    """
+
+    p_jpeg: float = 0.6
+    jpeg_quality: tuple[int, int] = (60, 100)
+    p_resize: float = 0.5
+    scale: tuple[float, float] = (0.5, 1.0)
+    p_blur: float = 0.1
+    blur_sigma: tuple[float, float] = (0.3, 1.2)
+    p_noise: float = 0.1
+    noise_sigma: tuple[float, float] = (1.0, 4.0)
+
+
+def augment(image: Image.Image, rng: random.Random, cfg: AugmentConfig | None = None) -> Image.Image:
+    """One random degradation chain (resize, blur, noise, then JPEG last, as a re-upload would do)."""
+    cfg = cfg or AugmentConfig()
+    out = _rgb(image)
+    if rng.random() < cfg.p_resize:
+        lo, hi = np.log(cfg.scale[0]), np.log(cfg.scale[1])
+        factor = float(np.exp(rng.uniform(lo, hi)))
+        if min(out.size) * factor >= 64:  # never shrink into a thumbnail the model cannot read
+            out = resize(out, factor, resample=rng.choice([Image.Resampling.BILINEAR, Image.Resampling.BICUBIC,
+                                                           Image.Resampling.LANCZOS]))
+    if rng.random() < cfg.p_blur:
+        out = blur(out, rng.uniform(*cfg.blur_sigma))
+    if rng.random() < cfg.p_noise:
+        out = noise(out, rng.uniform(*cfg.noise_sigma), rng=rng)
+    if rng.random() < cfg.p_jpeg:
+        out = jpeg(out, rng.randint(*cfg.jpeg_quality))
+    return out
+
+
+__all__ = ["AugmentConfig", "augment", "blur", "crop", "format_matched", "jpeg", "noise", "resize"]
