@@ -2,7 +2,7 @@
 
 Exit codes: 0 done; 1 the data has a problem (verify found one, a part is corrupt, a download failed);
 2 usage error (unknown subset, missing path, bad option). Errors are one line on stderr, never a traceback.
-Progress bars go to stderr.
+Progress bars go to stderr when it is a terminal (or when ``SENTRY_PROGRESS`` is set).
 """
 
 from __future__ import annotations
@@ -125,8 +125,22 @@ def _archive_jobs(path: Path | None, subset: list[str] | None, split: str | None
         return [(path.name, path, out, None)]
     if not subset and not split:
         raise _fail("give PATH, --subset NAME or --split val|train", EXIT_USAGE)
+    chosen = _present(_subsets(subset, split), lambda s: root / s.archive_dir, bool(subset), "fetched")
     return [(s.name, root / s.archive_dir, (out or root / "extracted") / s.split / s.name, s.archive_name)
-            for s in _subsets(subset, split)]
+            for s in chosen]
+
+
+def _present(chosen: list[Any], where: Callable[[Any], Path], named: bool, what: str) -> list[Any]:
+    """With --split, the subsets of the split that are there (a user rarely fetches all); named ones must be."""
+    if named:
+        return chosen
+    here = [s for s in chosen if where(s).exists()]
+    skipped = [s.name for s in chosen if s not in here]
+    if not here:
+        raise _fail(f"none of the subsets of this split is {what} under {where(chosen[0]).parents[1]}", EXIT_USAGE)
+    if skipped:
+        err.print(f"skipping subsets not {what}: {', '.join(skipped)}")
+    return here
 
 
 @data_app.command()
@@ -184,7 +198,8 @@ def verify(
                 raise _fail(f"{manifest}: no such manifest", EXIT_USAGE)
             reports.append(verify_manifest(manifest, workers=workers, progress=progress_for(manifest.name)))
         else:
-            chosen = _subsets(subset, split)
+            chosen = _present(_subsets(subset, split), lambda s: images or root / "extracted" / s.split / s.name,
+                              bool(subset) or images is not None, "extracted")
             if images is not None and len(chosen) != 1:
                 raise _fail("--images needs exactly one --subset", EXIT_USAGE)
             for s in chosen:
@@ -311,7 +326,7 @@ def gallery(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG sheets and index.html.")],
     per_group: Annotated[int, typer.Option(min=1, max=500, help="Images shown per group.")] = 24,
-    by: Annotated[str | None, typer.Option(help="Group column (default subset, else source).")] = None,
+    by: Annotated[str | None, typer.Option(help="Group column (default: subset, else source).")] = None,
     columns: Annotated[int, typer.Option(min=1, max=20)] = 6,
 ) -> None:
     """Contact sheets (PNG) and a static HTML gallery per group, with label, generator and size."""

@@ -40,10 +40,11 @@ def root(mini: MiniDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with HubServer(mini.root) as hub, pytest.MonkeyPatch.context() as mp:
         mp.setattr(constants, "HF_HUB_OFFLINE", False)  # module scope: runs before the autouse fixture
         run("fetch", *[a for s in SUBSETS for a in ("--subset", s)], "--to", str(root), "--endpoint", hub.url)
-    out = run("extract", "--split", "val", "--root", str(root), code=2)  # cogview2 etc. not fetched
-    assert "not found" in out
-    for s in SUBSETS:
-        run("extract", "--subset", s, "--root", str(root))
+    out = run("extract", "--split", "val", "--root", str(root))  # the fetched ones of the split
+    assert "skipping subsets not fetched: SDv21-CC15K, cogview2-22K, stylegan3-60K" in out
+    assert "error" not in run("extract", "--subset", "IF-CC95K", "--root", str(root))
+    assert "unknown split 'test'" in run("extract", "--split", "test", "--root", str(root), code=2)
+    assert "not found" in run("extract", "--subset", "cogview2-22K", "--root", str(root), code=2)
     yield root
 
 
@@ -54,6 +55,8 @@ def test_extract_lays_out_every_member_and_a_rerun_skips_them(root: Path, mini: 
         assert got == mini.members[s]
     out = run("extract", "--subset", "IF-CC95K", "--root", str(root))
     assert "0 files written, 6 already extracted" in out
+    out = run("verify", "--split", "val", "--root", str(root))
+    assert "skipping subsets not extracted: SDv21-CC15K" in out and "subset SDv15-CC30K: ok" in out
 
 
 def test_verify_passes_and_reports_the_known_wrong_labels(root: Path, tmp_path: Path) -> None:
@@ -104,7 +107,11 @@ def test_scan_split_shard_gallery_and_the_torch_datasets(root: Path, tmp_path: P
     out = run("scan", str(folder), "--label", "real=real-photos,ai=val/*", "--out", str(manifest))
     assert "20 images (6 real, 14 ai)" in out
     rows = list(csv.DictReader(manifest.open()))
-    assert {r["source"] for r in rows} >= {"coco", "ffhq", "IF-CC95K", "Midjourneyv5-5K"}
+    assert {r["source"] for r in rows} == {"coco", "ffhq", "IF-ddim-25-15K", "IF-dpmsolver++-10-15K",
+                                           "Midjourneyv5-5K", "SDv15-dpmsolver-25-15K", "SDv15R-dpmsolver-25-15K"}
+    # generated files inside a published subset get its generator from the table; the label stays the user's
+    mj = next(r for r in rows if r["subset"] == "Midjourneyv5-5K")
+    assert (mj["label"], mj["generator"], mj["family"]) == ("ai", "midjourney-v5", "diffusion")
     jpeg = next(r for r in rows if r["source"] == "coco")
     assert (jpeg["format"], jpeg["width"], jpeg["height"], jpeg["jpeg_quality"]) == ("JPEG", "48", "40", "90")
     assert all(len(r["sha256"]) == 64 for r in rows)

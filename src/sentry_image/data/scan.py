@@ -4,7 +4,8 @@ Labels come from patterns the user gives (``--label real=coco,ai=sd15/*``) or fr
 (``--subset IF-CC95K``: every image generated, generator and family from the table). A pattern is a glob matched
 against the leading folders of each file's path relative to the scanned folder; a file matched by patterns of
 two labels is an error, a file matched by none is left out and counted. The ``source`` of a row, the key that
-``split`` groups by, is the first folder below the matched pattern (or the matched folder itself).
+``split`` groups by, is the first folder below the matched pattern (or the matched folder itself); generated files
+inside a published subset's folder also get its generator and family from the subsets table.
 
 Each file is decoded with the project's safe decoder, which gives the format, size and JPEG quality estimate;
 the sha256 is of the file's bytes. Files that fail to decode are reported, not listed.
@@ -82,6 +83,26 @@ def match_path(rel: str, mapping: list[tuple[str, Label]]) -> Match | None:
     return Match(label, source)
 
 
+def with_known_subset(rel: str, m: Match) -> Match:
+    """Generator, family and source from the subsets table when a generated file lies in a published subset's folder.
+
+    The label stays the user's; only descriptive columns are filled (source: the generator folder inside the
+    subset, e.g. ``IF-ddim-25-15K``, a finer split group than the subset).
+    """
+    from .subsets import SUBSETS
+
+    if m.label != Label.FAKE:
+        return m
+    parts = rel.split("/")
+    names = {s.name: s for s in SUBSETS}
+    for i, part in enumerate(parts[:-1]):
+        if part in names:
+            inner = [p for p in parts[i + 1:-1] if p != part]
+            sub = names[part]
+            return Match(m.label, inner[0] if inner else sub.name, sub.generator, sub.family, sub.name)
+    return m
+
+
 def subset_matcher(subset: Subset) -> Callable[[str], Match]:
     """Labels from the subsets table: all images of a published subset share its truth, generator and family."""
     def match(rel: str) -> Match:
@@ -137,7 +158,11 @@ def scan_folder(root: str | Path, *, labels: list[tuple[str, Label]] | None = No
         raise LabelSpecError("give either label patterns or a subset")
     if not root.is_dir():
         raise LabelSpecError(f"{root}: not a folder")
-    matcher = subset_matcher(subset) if subset is not None else (lambda rel: match_path(rel, labels or []))
+    def by_labels(rel: str) -> Match | None:
+        m = match_path(rel, labels or [])
+        return None if m is None else with_known_subset(rel, m)
+
+    matcher = subset_matcher(subset) if subset is not None else by_labels
     result = ScanResult(root=root)
     todo: list[tuple[str, Path, Match]] = []
     for rel, path, problem in _files(root):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .metadata import MetadataError, normalise_path, read_metadata_csv
+from .metadata import MetadataError, label_text, normalise_path, read_metadata_csv
 from .scan import file_record
 from .subsets import Subset
 
@@ -158,8 +158,8 @@ def verify_subset(subset: Subset, images: str | Path, csv_path: str | Path, *, w
             if claimed is None:
                 bad_rows.add(f"{meta.path}:{row.line}: unknown label {row.label!r}")
             elif claimed != subset.label:
-                labels.add(f"{meta.path}:{row.line}: {row.path} says {claimed.name.lower()}, the subset is "
-                           f"{subset.label.name.lower()}")
+                labels.add(f"{meta.path}:{row.line}: {row.path} says {label_text(claimed)}, the subset is "
+                           f"{label_text(subset.label)}")
             if name not in files:
                 missing.add(f"{meta.path}:{row.line}: {row.path}")
         extra = report.finding("unlisted_files")
