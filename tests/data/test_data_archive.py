@@ -49,7 +49,10 @@ def test_any_part_or_the_unsplit_archive_locates_the_archive(tmp_path: Path) -> 
 def test_a_missing_part_is_named(tmp_path: Path) -> None:
     folder = _split(tmp_path, 12, 2)
     (folder / "x.tar.gz.07").unlink()
-    with pytest.raises(ArchiveError, match=r"x\.tar\.gz\.07 is missing"):
+    with pytest.raises(ArchiveError, match=r"x\.tar\.gz\.07 is missing \(the parts jump from 6 to 8\)"):
+        find_parts(folder)
+    (folder / "x.tar.gz.07.incomplete").write_bytes(b"half")
+    with pytest.raises(ArchiveError, match=r"x\.tar\.gz\.07 is still incomplete .* rerun data fetch"):
         find_parts(folder)
 
 

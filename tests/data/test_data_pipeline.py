@@ -161,3 +161,15 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("path,label\na.png,unsure\n")
     assert "m.csv:2: unknown label" in run("shard", str(tmp_path / "m.csv"), "--out", str(tmp_path / "s"),
                                            code=2).replace("\n", "")
+
+
+def test_a_corrupt_fetched_part_is_named_from_the_hub_checksums(root: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "fake2m"
+    shutil.copytree(root / "ImageData" / "val" / "SDv15-CC30K", copy / "ImageData" / "val" / "SDv15-CC30K")
+    shutil.copy(root / ".sentry-fetch.json", copy)
+    part = copy / "ImageData" / "val" / "SDv15-CC30K" / "SDv15-CC30K.tar.gz.2"
+    data = bytearray(part.read_bytes())
+    data[50:300] = bytes(250)  # inside stored deflate blocks: the gzip stream itself would not notice here
+    part.write_bytes(bytes(data))
+    out = run("extract", "--subset", "SDv15-CC30K", "--root", str(copy), code=1)
+    assert "SDv15-CC30K.tar.gz.2: sha256 differs from the hub's listing" in out

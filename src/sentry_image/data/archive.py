@@ -108,6 +108,9 @@ def find_parts(location: str | Path, name: str | None = None) -> list[Part]:
     for expected, (index, _) in enumerate(numbered):
         if index != expected:
             missing = f"{name}.{expected:0{width}d}"
+            if (folder / f"{missing}.incomplete").exists():
+                raise ArchiveError(f"{folder}: part {missing} is still incomplete (an interrupted download): "
+                                   "rerun data fetch to finish it")
             raise ArchiveError(f"{folder}: part {missing} is missing (the parts jump from {expected - 1} to {index})"
                                if expected else f"{folder}: part {missing} is missing (the first part)")
     parts = [Part(p, i, p.stat().st_size) for i, p in numbered]
