@@ -45,21 +45,34 @@ class ScoredSplit:
 
 
 def _platt(z: NDArray[np.float64], y: NDArray[np.int64], prior: float, iters: int = 100) -> tuple[float, float]:
-    """Fit ``sigmoid(a*z + b)`` by Newton's method, pulled towards ``a=1, b=0`` with an L2 weight ``prior``.
+    """Fit ``sigmoid(a*z + b)`` by damped Newton steps, pulled towards ``a=1, b=0`` with an L2 weight ``prior``.
 
     The pull keeps the fit finite when the calibration split is perfectly separated (plain Platt scaling would
-    then send the slope to infinity and every probability to 0 or 1).
+    then send the slope to infinity and every probability to 0 or 1). Backtracking on the penalised loss keeps
+    Newton stable for logits far from the unit scale.
     """
+
+    def loss(a: float, b: float) -> float:
+        t = a * z + b
+        nll = float(np.sum(np.logaddexp(0.0, t) - y * t))
+        return nll + 0.5 * prior * ((a - 1.0) ** 2 + b**2)
+
     a, b = 1.0, 0.0
+    current = loss(a, b)
     for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-(a * z + b)))
+        p = 0.5 * (1.0 + np.tanh(0.5 * (a * z + b)))  # overflow-free sigmoid
         w = p * (1 - p)
         g = np.array([np.sum((p - y) * z) + prior * (a - 1.0), np.sum(p - y) + prior * b])
         h = np.array([[np.sum(w * z * z) + prior, np.sum(w * z)], [np.sum(w * z), np.sum(w) + prior]])
-        step = np.linalg.solve(h, g)
-        a, b = a - float(step[0]), b - float(step[1])
-        if np.abs(step).max() < 1e-10:
+        step = np.linalg.solve(h + 1e-9 * np.eye(2), g)
+        scale = 1.0
+        while scale > 1e-6 and loss(a - scale * step[0], b - scale * step[1]) > current:
+            scale *= 0.5
+        a, b = a - scale * float(step[0]), b - scale * float(step[1])
+        new = loss(a, b)
+        if abs(current - new) < 1e-12 * max(1.0, abs(current)):
             break
+        current = new
     return max(a, 1e-3), b
 
 
@@ -101,7 +114,7 @@ def fit_calibration(scored: ScoredSplit, *, rule: ThresholdRule = "balanced", ta
     if y.min(initial=1) == y.max(initial=0):
         raise ValueError("the calibration split needs both real and AI images")
     a, b = _platt(z, y, prior)
-    p = 1.0 / (1.0 + np.exp(-(a * z + b)))
+    p = 0.5 * (1.0 + np.tanh(0.5 * (a * z + b)))
     threshold = choose_threshold(y, p, rule, target_fpr)
     band = (max(0.0, threshold - band_halfwidth), min(1.0, threshold + band_halfwidth))
     counts = split.label_counts()

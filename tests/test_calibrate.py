@@ -1,0 +1,56 @@
+"""Calibration: fitted on the calibration split only, sensible threshold and band."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentry_image.data.manifest import ManifestRow
+from sentry_image.data.splits import Split
+from sentry_image.evaluate.calibrate import CalibrationSplitError, ScoredSplit, choose_threshold, fit_calibration
+from sentry_image.types import Label
+
+
+def _split(role: str, labels: list[int]) -> Split:
+    rows = tuple(ManifestRow(path=Path(f"{i}.png"), rel_path=f"{i}.png", label=Label(v)) for i, v in enumerate(labels))
+    return Split(role, rows, ("g",))
+
+
+def test_test_and_train_splits_are_refused() -> None:
+    for role in ("test", "train"):
+        with pytest.raises(CalibrationSplitError, match="calibration split"):
+            fit_calibration(ScoredSplit(_split(role, [0, 1]), [-1.0, 1.0]))
+    with pytest.raises(TypeError):
+        fit_calibration((np.zeros(2), np.array([0, 1])))  # type: ignore[arg-type]
+
+
+def test_logits_must_match_rows() -> None:
+    with pytest.raises(ValueError, match="3 logits for 2 rows"):
+        ScoredSplit(_split("calibration", [0, 1]), [0.0, 1.0, 2.0])
+
+
+def test_fit_recovers_scale_and_separates_classes() -> None:
+    rng = np.random.default_rng(0)
+    true_logit = rng.normal(0, 3, 2000)
+    y = (rng.random(2000) < 1 / (1 + np.exp(-true_logit))).astype(int)
+    noisy = true_logit * 3.0  # an overconfident model: temperature should come out near 3
+    cal = fit_calibration(ScoredSplit(_split("calibration", y.tolist()), noisy), prior=1e-3)
+    assert 2.5 < cal.temperature < 3.5 and abs(cal.bias) < 0.3
+    p = cal.probability(noisy)
+    assert ((p >= cal.threshold) == y.astype(bool)).mean() > 0.85
+    low, high = cal.uncertain_band
+    assert 0.0 <= low <= cal.threshold <= high <= 1.0
+    assert "calibration split: 2000 images" in cal.fitted_on
+
+
+def test_separable_data_stays_finite_and_fpr_rule_respects_target() -> None:
+    y = [0] * 10 + [1] * 10
+    z = np.r_[np.linspace(-5, -1, 10), np.linspace(1, 5, 10)]
+    cal = fit_calibration(ScoredSplit(_split("calibration", y), z))
+    assert np.isfinite(cal.temperature) and 0 < cal.temperature < 10
+    p = np.r_[np.linspace(0.0, 0.5, 20), np.linspace(0.3, 1.0, 20)]
+    yy = np.r_[np.zeros(20, int), np.ones(20, int)]
+    thr = choose_threshold(yy, p, "fpr", 0.1)
+    assert (p[yy == 0] >= thr).mean() <= 0.1

@@ -1,0 +1,53 @@
+"""Splits: deterministic, a group never spans two splits, both classes in every split when possible."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentry_image.data.manifest import ManifestRow
+from sentry_image.data.splits import Split, split_by_group
+from sentry_image.types import Label
+
+
+def _rows(n_groups: int = 12, per_group: int = 5) -> list[ManifestRow]:
+    rows = []
+    for g in range(n_groups):
+        label = Label.FAKE if g % 3 == 0 else Label.REAL
+        kind = "ai" if label else "real"
+        for i in range(per_group + g % 4):
+            rel = f"{kind}/src{g}/img{i}.png"
+            rows.append(ManifestRow(path=Path(rel), rel_path=rel, label=label, source=f"s{g}-{i}"))
+    return rows
+
+
+def test_groups_never_span_splits_and_all_rows_are_placed() -> None:
+    rows = _rows()
+    splits = split_by_group(rows)
+    seen: dict[str, str] = {}
+    for role, part in splits.items():
+        for r in part.rows:
+            assert seen.setdefault(r.folder, role) == role
+    assert sum(len(p) for p in splits.values()) == len(rows)
+    for part in splits.values():
+        assert set(part.label_counts()) == {0, 1}
+
+
+def test_split_is_deterministic_and_independent_of_row_order() -> None:
+    rows = _rows()
+    a = split_by_group(rows, seed=3)
+    b = split_by_group(list(reversed(rows)), seed=3)
+    assert {k: set(v.groups) for k, v in a.items()} == {k: set(v.groups) for k, v in b.items()}
+    c = split_by_group(rows, seed=4)
+    assert {k: set(v.groups) for k, v in a.items()} != {k: set(v.groups) for k, v in c.items()}
+
+
+def test_custom_key_and_fractions() -> None:
+    rows = _rows()
+    splits = split_by_group(rows, key=lambda r: r.source, fractions={"train": 0.5, "test": 0.5})
+    assert set(splits) == {"train", "test"}
+    with pytest.raises(ValueError, match="sum to 1"):
+        split_by_group(rows, fractions={"train": 0.5, "test": 0.6})
+    with pytest.raises(ValueError, match="unknown split role"):
+        Split("validation", (), ())
