@@ -218,6 +218,23 @@ def _find_auc(metrics: Any) -> float | None:
     return None
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL (default: SQLite file sentry-image.db).")]
+    = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Shipped checkpoint name or folder.")] = None,
+) -> None:
+    """Run the web service: REST API, demo page, leaderboard and questionnaire (more settings: SENTRY_* vars)."""
+    try:
+        from .serve.app import serve as run_service
+        from .serve.settings import Settings
+    except ImportError as exc:
+        raise _usage_error(f"the service needs its extra: pip install 'sentry-image[serve]' ({exc.name})") from None
+    overrides: dict[str, Any] = {k: v for k, v in (("database_url", database_url), ("model", model)) if v is not None}
+    run_service(Settings(**overrides), host=host, port=port)
+
 
 def main() -> None:
     """Console-script entry point: no traceback ever reaches the user."""

@@ -1,0 +1,84 @@
+"""The FastAPI application: ``create_app(settings)`` builds it; the lifespan loads the detector once.
+
+Startup order: database schema (Alembic) -> detector -> questionnaire pool (scored by the detector once per model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from ..detect import load_detector
+from .db import make_engine, migrate, session_factory
+from .errors import install_error_handlers
+from .limits import BodyLimitMiddleware
+from .questionnaire import sync_pool
+from .routes import detect, health, leaderboard, pages, survey
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+_SMALL_BODY = 1024 * 1024  # JSON bodies and page forms
+_FORM_SLACK = 64 * 1024  # multipart boundaries and headers around the files
+
+
+def _limits(settings: Settings) -> dict[str, int]:
+    return {
+        "/api/v1/detect": settings.max_files * settings.max_upload_bytes + _FORM_SLACK,
+        "/": settings.max_upload_bytes + _FORM_SLACK,
+        "/api/v1/leaderboard/benchmarks": settings.max_benchmark_bytes,
+    }
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. Nothing heavy happens here: the database and the model are opened in the lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        app.state.sessions = session_factory(engine)
+        app.state.detector = load_detector(settings.model, max_bytes=settings.max_upload_bytes,
+                                           max_pixels=settings.max_pixels)
+        app.state.detect_slots = asyncio.Semaphore(settings.detect_concurrency)
+        log.info("detector %s loaded", app.state.detector.name)
+        if settings.survey_pool is not None:
+            with app.state.sessions() as session:
+                sync_pool(session, settings.survey_pool, app.state.detector)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(title="Sentry-Image", version="1", lifespan=lifespan,
+                  description="Tell whether an image is AI-generated; leaderboard; HPBench questionnaire.")
+    app.state.settings = settings
+    install_error_handlers(app)
+    limits = _limits(settings)
+
+    def limit_for(path: str, method: str) -> int:
+        if method == "POST" and (path.endswith("/submissions") or path == "/leaderboard/submit"):
+            return settings.max_submission_bytes + _FORM_SLACK
+        if method == "POST" and path in limits:
+            return limits[path]
+        return _SMALL_BODY
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    for router in (health.router, detect.router, leaderboard.router, survey.router, pages.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    return app
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the service with uvicorn until interrupted (``sentry-image serve``)."""
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

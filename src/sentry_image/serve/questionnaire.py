@@ -1,0 +1,171 @@
+"""The HPBench questionnaire: the image pool, balanced sessions, answers stored before any label is revealed.
+
+The pool comes from a manifest CSV with columns ``path,label,generator`` and optionally ``category``; paths are
+relative to the manifest's folder; ``label`` is ``real``/``ai`` (``fake``, ``0``/``1`` also accepted). Rows
+without a category count as ``uncategorized``. ``../shared/data/manifest.csv`` works as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..detect import Detector
+from ..imaging import load_image
+from .errors import ApiError
+from .models import SurveyAnswer, SurveyItem, SurveySession, SurveySessionItem
+
+log = logging.getLogger(__name__)
+
+CATEGORIES = ("animal", "flower", "humans", "landscape", "woman", "man", "record", "object")
+UNCATEGORIZED = "uncategorized"
+_LABELS = {"real": 0, "0": 0, "ai": 1, "fake": 1, "1": 1}
+_rng = secrets.SystemRandom()  # a participant must not be able to predict the sequence
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    key: str
+    path: Path
+    label: int
+    category: str
+    generator: str
+
+
+def read_pool(source: Path) -> list[PoolRow]:
+    """Rows of a pool manifest (or of ``manifest.csv`` inside a folder); raises ``ValueError`` on a bad file."""
+    manifest = source / "manifest.csv" if source.is_dir() else source
+    with manifest.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"path", "label"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{manifest}: missing column(s) {', '.join(sorted(missing))}")
+        rows = []
+        for line, rec in enumerate(reader, start=2):
+            label = _LABELS.get((rec.get("label") or "").strip().lower())
+            if label is None:
+                raise ValueError(f"{manifest}:{line}: label must be real or ai, got {rec.get('label')!r}")
+            category = (rec.get("category") or "").strip().lower() or UNCATEGORIZED
+            generator = (rec.get("generator") or "").strip() or ("camera" if label == 0 else "unknown")
+            key = rec["path"].strip()
+            rows.append(PoolRow(key, (manifest.parent / key).resolve(), label, category, generator))
+    return rows
+
+
+def sync_pool(session: Session, source: Path, detector: Detector) -> int:
+    """Make the pool table match the manifest (items keep their ids across restarts, so answers stay attached)
+    and score new or re-modelled items with ``detector`` once. Returns the number of active items."""
+    rows = read_pool(source)
+    odd = sorted({r.category for r in rows} - {*CATEGORIES, UNCATEGORIZED})
+    if odd:
+        log.warning("pool categories outside HPBench's: %s", ", ".join(odd))
+    existing = {item.key: item for item in session.scalars(select(SurveyItem))}
+    session.execute(update(SurveyItem).values(active=False))
+    for row in rows:
+        item = existing.get(row.key)
+        if item is None:
+            item = SurveyItem(key=row.key)
+            session.add(item)
+        item.path, item.label, item.category, item.generator = str(row.path), row.label, row.category, row.generator
+        item.active = row.path.is_file()
+        if not item.active:
+            log.warning("pool image missing: %s", row.key)
+    session.flush()
+    todo = [i for i in session.scalars(select(SurveyItem).where(SurveyItem.active))
+            if i.detector_model != detector.name or i.detector_probability is None]
+    for item, verdict in zip(todo, detector.detect_many([Path(i.path) for i in todo], batch_size=16), strict=True):
+        item.detector_model, item.detector_probability = detector.name, verdict.ai_probability
+    session.commit()
+    active = session.scalar(select(func.count()).select_from(SurveyItem).where(SurveyItem.active)) or 0
+    log.info("questionnaire pool: %d active images (%d newly scored)", active, len(todo))
+    return active
+
+
+def start_session(session: Session, length: int) -> SurveySession:
+    """A new participant: ``length // 2`` real and as many AI images, drawn at random and shuffled."""
+    reals = list(session.scalars(select(SurveyItem.id).where(SurveyItem.active, SurveyItem.label == 0)))
+    fakes = list(session.scalars(select(SurveyItem.id).where(SurveyItem.active, SurveyItem.label == 1)))
+    half = min(length // 2, len(reals), len(fakes))
+    if half == 0:
+        raise ApiError(503, "pool_empty", "the questionnaire has no image pool (set SENTRY_SURVEY_POOL)")
+    chosen = _rng.sample(reals, half) + _rng.sample(fakes, half)
+    _rng.shuffle(chosen)
+    participant = SurveySession(token=secrets.token_urlsafe(24), item_count=len(chosen))
+    session.add(participant)
+    session.flush()
+    session.add_all(SurveySessionItem(session_id=participant.id, position=i, item_id=item_id)
+                    for i, item_id in enumerate(chosen))
+    session.commit()
+    return participant
+
+
+def get_session(session: Session, token: str) -> SurveySession:
+    found = session.scalar(select(SurveySession).where(SurveySession.token == token))
+    if found is None:
+        raise ApiError(404, "session_not_found", "no questionnaire session with this id")
+    return found
+
+
+def answered_positions(session: Session, participant: SurveySession) -> set[int]:
+    return set(session.scalars(select(SurveyAnswer.position).where(SurveyAnswer.session_id == participant.id)))
+
+
+def state(session: Session, participant: SurveySession) -> dict[str, Any]:
+    """Progress only: how many answered and which position is next. No label, category or generator."""
+    done = answered_positions(session, participant)
+    following = next((p for p in range(participant.item_count) if p not in done), None)
+    return {"session_id": participant.token, "item_count": participant.item_count, "answered": len(done),
+            "next_position": following, "finished": participant.finished_at is not None}
+
+
+def session_item(session: Session, participant: SurveySession, position: int) -> SurveyItem:
+    item = session.scalar(select(SurveyItem).join(SurveySessionItem, SurveySessionItem.item_id == SurveyItem.id)
+                          .where(SurveySessionItem.session_id == participant.id,
+                                 SurveySessionItem.position == position))
+    if item is None:
+        raise ApiError(404, "item_not_found", f"this session has no position {position}")
+    return item
+
+
+@lru_cache(maxsize=64)
+def display_png(path: str, max_side: int) -> bytes:
+    """The image as shown to people: decoded safely, downscaled, re-encoded as PNG without any metadata, so that
+    neither the file format nor a generator's text chunk gives the answer away."""
+    rgb = load_image(path).rgb
+    rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    rgb.save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def record_answer(session: Session, participant: SurveySession, position: int, answer: int, confidence: int,
+                  response_ms: int | None) -> dict[str, Any]:
+    """Store one answer (committed before anything is returned); a second answer to a position is refused."""
+    item = session_item(session, participant, position)
+    row = SurveyAnswer(session_id=participant.id, position=position, item_id=item.id, answer=answer,
+                       confidence=confidence, correct=answer == item.label, response_ms=response_ms)
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:  # the unique (session, position) constraint: also catches two racing requests
+        session.rollback()
+        raise ApiError(409, "already_answered", f"position {position} is already answered") from None
+    done = answered_positions(session, participant)
+    if len(done) == participant.item_count and participant.finished_at is None:
+        correct = session.scalar(select(func.count()).select_from(SurveyAnswer)
+                                 .where(SurveyAnswer.session_id == participant.id, SurveyAnswer.correct)) or 0
+        participant.finished_at, participant.correct = datetime.now(UTC), int(correct)
+        session.commit()
+    return {"stored": True, **state(session, participant)}

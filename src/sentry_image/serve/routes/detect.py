@@ -1,0 +1,71 @@
+"""``POST /api/v1/detect``: one or many images in a multipart form -> the CLI's verdict JSON for each."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from ...detect import Detector
+from ...types import Verdict
+from ..deps import DetectorDep, SettingsDep
+from ..errors import ApiError
+
+router = APIRouter(prefix="/api/v1", tags=["detect"])
+log = logging.getLogger(__name__)
+
+
+def upload_name(upload: UploadFile, index: int) -> str:
+    """The client's file name without any folder part (it is only echoed back, never used as a path)."""
+    name = PurePath((upload.filename or "").replace("\\", "/")).name
+    return name[:200] or f"upload-{index}"
+
+
+async def judge_uploads(request: Request, uploads: list[UploadFile], detector: Detector, max_bytes: int,
+                        max_files: int) -> list[Verdict]:
+    """Score uploads, at most ``detect_concurrency`` requests at a time; oversized files never reach a decoder."""
+    if not uploads:
+        raise ApiError(422, "no_file", "send at least one image in the multipart field 'file'")
+    if len(uploads) > max_files:
+        raise ApiError(413, "too_many_files", f"at most {max_files} images per request, got {len(uploads)}")
+    async with request.app.state.detect_slots:  # bounds memory: only this many requests hold image bytes
+        names = [upload_name(u, i) for i, u in enumerate(uploads)]
+        verdicts: dict[int, Verdict] = {}
+        datas: list[bytes] = []
+        kept: list[int] = []
+        for i, upload in enumerate(uploads):
+            size = upload.size if upload.size is not None else max_bytes + 1
+            if size > max_bytes:  # the multipart parser already counted the bytes: no need to read them
+                verdicts[i] = Verdict.failed(names[i], "too_large",
+                                             f"{size:,} bytes is over the limit of {max_bytes:,}", model=detector.name)
+                continue
+            datas.append(await upload.read())
+            kept.append(i)
+
+        def run() -> list[Verdict]:
+            return list(detector.detect_many(datas, names=[names[i] for i in kept], batch_size=max(1, len(datas)),
+                                             workers=1))
+
+        if datas:
+            for i, verdict in zip(kept, await run_in_threadpool(run), strict=True):
+                verdicts[i] = verdict
+    return [verdicts[i] for i in range(len(uploads))]
+
+
+@router.post("/detect")
+async def detect(
+    request: Request,
+    detector: DetectorDep,
+    settings: SettingsDep,
+    file: Annotated[list[UploadFile], File(description="One or more images (repeat the field for many).")],
+) -> dict[str, Any]:
+    """Judge each uploaded image. A file that cannot be judged gets a verdict whose ``error`` has a code
+    (``not_an_image``, ``too_large``, ``truncated``, ...), exactly as the CLI reports it; the others are scored."""
+    verdicts = await judge_uploads(request, file, detector, settings.max_upload_bytes, settings.max_files)
+    failed = sum(v.error is not None for v in verdicts)
+    if failed:
+        log.info("detect: %d of %d uploads failed", failed, len(verdicts))
+    return {"model": detector.name, "verdicts": [v.to_dict() for v in verdicts]}

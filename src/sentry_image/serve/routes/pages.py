@@ -1,0 +1,140 @@
+"""Server-rendered pages: demo ``/``, ``/leaderboard``, ``/survey`` and ``/admin``. They work without JavaScript
+(plain forms); the little JS in ``static/`` only adds drag-and-drop and response timing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path as FsPath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from .. import benchmarks as lb
+from .. import questionnaire as q
+from .. import survey_results
+from ..deps import DetectorDep, SessionDep, SettingsDep, check_admin, find_team
+from ..errors import ApiError
+from ..explain import explain
+from .detect import judge_uploads
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=FsPath(__file__).resolve().parents[1] / "templates")
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+@router.get("/", response_class=HTMLResponse)
+def demo(request: Request, detector: DetectorDep, settings: SettingsDep) -> HTMLResponse:
+    return _page(request, "demo.html", model=detector.name, max_mb=settings.max_upload_bytes // 2**20)
+
+
+@router.post("/", response_class=HTMLResponse)
+async def demo_result(request: Request, detector: DetectorDep, settings: SettingsDep,
+                      file: Annotated[UploadFile, File()]) -> HTMLResponse:
+    verdict = (await judge_uploads(request, [file], detector, settings.max_upload_bytes, 1))[0].to_dict()
+    return _page(request, "demo.html", model=detector.name, max_mb=settings.max_upload_bytes // 2**20,
+                 verdict=verdict, plain=explain(verdict))
+
+
+def _leaderboard(request: Request, session: Any, slug: str | None, status: int = 200, **extra: Any) -> HTMLResponse:
+    benches = lb.list_benchmarks(session)
+    bench = next((b for b in benches if b.slug == slug), benches[0] if benches else None)
+    rows = lb.ranked_rows(session, bench) if bench is not None else []
+    return _page(request, "leaderboard.html", status, benches=benches, bench=bench, rows=rows, **extra)
+
+
+@router.get("/leaderboard", response_class=HTMLResponse)
+def leaderboard(request: Request, session: SessionDep, benchmark: str | None = None) -> HTMLResponse:
+    return _leaderboard(request, session, benchmark)
+
+
+@router.post("/leaderboard/submit", response_class=HTMLResponse)
+async def leaderboard_submit(
+    request: Request, session: SessionDep, settings: SettingsDep,
+    benchmark: Annotated[str, Form()], team_token: Annotated[str, Form()], file: Annotated[UploadFile, File()],
+    threshold: Annotated[float, Form(ge=0.0, le=1.0)] = 0.5, method: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    try:
+        team = find_team(session, team_token.strip())
+        data = await file.read(settings.max_submission_bytes + 1)
+        if len(data) > settings.max_submission_bytes:
+            raise ApiError(413, "csv_too_large", f"the CSV is over {settings.max_submission_bytes:,} bytes")
+        sub = lb.submit(session, settings, lb.get_benchmark(session, benchmark), team, data, threshold=threshold,
+                        method=method)
+    except ApiError as exc:
+        return _leaderboard(request, session, benchmark, exc.status, error=exc)
+    return _leaderboard(request, session, benchmark, 201, scored=lb.public_row(sub))
+
+
+@router.get("/survey", response_class=HTMLResponse)
+def survey(request: Request, settings: SettingsDep) -> HTMLResponse:
+    return _page(request, "survey_start.html", length=settings.survey_length)
+
+
+@router.post("/survey/start")
+def survey_start(session: SessionDep, settings: SettingsDep) -> RedirectResponse:
+    participant = q.start_session(session, settings.survey_length)
+    return RedirectResponse(f"/survey/s/{participant.token}", status_code=303)
+
+
+@router.get("/survey/s/{token}", response_class=HTMLResponse)
+def survey_step(request: Request, token: str, session: SessionDep, detector: DetectorDep) -> HTMLResponse:
+    participant = q.get_session(session, token)
+    state = q.state(session, participant)
+    if state["finished"]:
+        res = survey_results.results(session, participant, detector.threshold)
+        return _page(request, "survey_results.html", res=res, model=detector.name)
+    return _page(request, "survey_item.html", state=state, sid=token)
+
+
+@router.post("/survey/s/{token}")
+def survey_answer(token: str, session: SessionDep, position: Annotated[int, Form(ge=0)],
+                  answer: Annotated[str, Form(pattern="^(real|ai)$")], confidence: Annotated[int, Form(ge=1, le=5)],
+                  response_ms: Annotated[int | None, Form(ge=0)] = None) -> Response:
+    participant = q.get_session(session, token)
+    try:
+        q.record_answer(session, participant, position, 1 if answer == "ai" else 0, confidence, response_ms)
+    except ApiError as exc:
+        if exc.code != "already_answered":  # a double click or a resent form: simply move on
+            raise
+    return RedirectResponse(f"/survey/s/{token}", status_code=303)
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin(request: Request) -> HTMLResponse:
+    return _page(request, "admin.html")
+
+
+@router.post("/admin", response_class=HTMLResponse)
+def admin_totals(request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str, Form()],
+                 team_name: Annotated[str, Form(max_length=100)] = "") -> HTMLResponse:
+    try:
+        check_admin(settings, token)
+    except ApiError as exc:
+        return _page(request, "admin.html", exc.status, error=exc)
+    created = None
+    if team_name.strip():
+        try:
+            team, team_token = lb.create_team(session, team_name)
+            created = {"name": team.name, "token": team_token}
+        except ApiError as exc:
+            return _page(request, "admin.html", exc.status, error=exc)
+    board = {"benchmarks": len(lb.list_benchmarks(session)), "teams": lb.team_count(session),
+             "submissions": lb.submission_count(session)}
+    return _page(request, "admin.html", totals=survey_results.totals(session), board=board, created=created)
+
+
+@router.post("/admin/export.csv")
+def admin_export(request: Request, settings: SettingsDep, token: Annotated[str, Form()]) -> Response:
+    check_admin(settings, token)
+
+    def lines() -> Iterator[str]:
+        with request.app.state.sessions() as session:
+            yield from survey_results.export_rows(session)
+
+    return StreamingResponse(lines(), media_type="text/csv",
+                             headers={"Content-Disposition": 'attachment; filename="hpbench-answers.csv"'})

@@ -1,0 +1,53 @@
+"""Service settings: every knob comes from the environment (prefix ``SENTRY_``) or from the caller.
+
+``create_app(Settings(...))`` in tests and ``sentry-image serve`` in production read the same class, so a value
+documented here is one that works in both places.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the web service. Environment variables are ``SENTRY_<FIELD>`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTRY_", extra="ignore")
+
+    model: str | None = Field(default=None, description="Detector: shipped checkpoint name or checkpoint folder.")
+    database_url: str = Field(default="sqlite:///sentry-image.db",
+                              description="SQLAlchemy URL; SQLite file by default, postgresql+psycopg://... works.")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Token for admin actions (register benchmarks and teams, export, totals); unset = disabled.")
+    data_dir: Path = Field(default=Path("sentry-image-data"),
+                           description="Where the benchmark images registered by the admin are stored.")
+
+    # Uploads: checked on the byte stream, before any decoding.
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest image accepted by /detect.")
+    max_pixels: int = Field(default=40_000_000, gt=0, description="Largest declared width x height accepted.")
+    max_files: int = Field(default=16, gt=0, description="Most images in one /detect request.")
+    detect_concurrency: int = Field(default=2, gt=0,
+                                    description="Requests scored at once; the others wait (bounds memory).")
+
+    # Leaderboard
+    max_submission_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest predictions CSV.")
+    max_benchmark_bytes: int = Field(default=2 * 1024**3, gt=0, description="Largest benchmark upload (admin).")
+    submissions_per_day: int = Field(default=5, gt=0, description="Scored submissions per team per UTC day.")
+    min_slice_size: int = Field(default=10, gt=0,
+                                description="Subsets with fewer images are not reported (they would leak labels).")
+    metric_digits: int = Field(default=3, ge=1, le=6, description="Decimals of every metric sent back.")
+
+    # Questionnaire (HPBench)
+    survey_pool: Path | None = Field(
+        default=None, description="Manifest CSV (path,label,generator[,category]) or a folder with manifest.csv.")
+    survey_length: int = Field(default=20, gt=1, description="Images per participant, half real and half AI.")
+    survey_max_side: int = Field(default=1024, ge=64,
+                                 description="Longest side of the images shown (re-encoded as PNG).")
+
+    def admin_secret(self) -> str | None:
+        """The admin token in clear, or ``None`` when admin actions are disabled."""
+        return None if self.admin_token is None else self.admin_token.get_secret_value() or None
