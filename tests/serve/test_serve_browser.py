@@ -1,0 +1,137 @@
+"""Real browser, real HTTP: Debian's Chromium (driven by Playwright) uses the three pages of a live server.
+
+Screenshots go to ``out/screenshots/`` (git-ignored) or ``$SENTRY_SCREENSHOTS``; look at them after a change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from serve_helpers import ADMIN, benchmark_files, live_server, predictions_csv
+
+from builders import image_bytes, noise_image
+from sentry_image.serve.app import create_app
+from sentry_image.serve.settings import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(os.environ.get("SENTRY_SCREENSHOTS", Path(__file__).resolve().parents[2] / "out" / "screenshots"))
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="BROWSER TESTS SKIPPED: playwright is not installed")
+if not CHROMIUM.exists():
+    pytest.skip("BROWSER TESTS SKIPPED: /usr/bin/chromium is missing (apt-get install -y chromium chromium-driver)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    profile = tempfile.mkdtemp(prefix="sentry-chromium-")
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(profile, executable_path=str(CHROMIUM), args=ARGS,
+                                                        headless=True, viewport={"width": 1100, "height": 900})
+        yield context
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def server(make_settings: Callable[..., Settings]) -> Iterator[str]:
+    with live_server(create_app(make_settings())) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    tab = browser.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
+    yield tab
+    tab.close()
+    assert errors == []  # no script error, no failed (e.g. external) request
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_demo_page_upload_shows_the_verdict(page: Any, server: str, tmp_path: Path) -> None:
+    image = tmp_path / "holiday.png"
+    image.write_bytes(image_bytes(noise_image((96, 64), seed=5)))
+    page.goto(server + "/")
+    _shot(page, "demo-empty")
+    page.get_by_label("Image file").set_input_files(str(image))
+    page.get_by_role("button", name="Check image").click()
+    page.wait_for_selector("[data-testid=verdict]")
+    assert page.text_content("[data-testid=file-name]") == "holiday.png"
+    shown = page.text_content("[data-testid=probability]") or ""
+    import httpx2
+
+    api = httpx2.post(server + "/api/v1/detect", files={"file": ("holiday.png", image.read_bytes())}).json()
+    assert shown == f"{round(100 * api['verdicts'][0]['ai_probability'])}%"
+    assert page.text_content("[data-testid=verdict]") == api["verdicts"][0]["verdict"]
+    assert page.evaluate("document.activeElement.id") == "result"  # focus moves to the result for screen readers
+    _shot(page, "demo-result")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    _shot(page, "demo-result-phone")
+    page.set_viewport_size({"width": 1100, "height": 900})
+
+
+def test_questionnaire_to_the_end(page: Any, server: str) -> None:
+    page.goto(server + "/survey")
+    page.get_by_role("button", name="Start").click()
+    for pos in range(8):
+        page.wait_for_selector(f"text=Image {pos + 1} of 8")
+        page.wait_for_function("document.querySelector('.survey-image img').naturalWidth > 0")  # it loaded
+        if pos == 0:
+            _shot(page, "survey-item")
+            page.focus("input[value=ai]")  # keyboard only: select with Space, send with Enter
+            page.keyboard.press("Space")
+            page.keyboard.press("Enter")
+        else:
+            page.get_by_label("a real photo" if pos % 2 else "AI-generated").check()
+            page.get_by_label("certain").check()
+            page.get_by_role("button", name="Next").click()
+    page.wait_for_selector("[data-testid=score]")
+    assert " of 8" in (page.text_content("[data-testid=score]") or "")
+    assert page.get_by_role("heading", name="By category").is_visible()
+    _shot(page, "survey-results")
+
+
+def test_leaderboard_submission_shows_the_row(page: Any, server: str) -> None:
+    import httpx2
+
+    images, labels_csv, _ = benchmark_files(24)
+    files = [("labels", ("labels.csv", labels_csv, "text/csv"))]
+    files += [("images", (name, data, "image/png")) for name, data in images]
+    admin = {"X-Admin-Token": ADMIN}
+    assert httpx2.post(server + "/api/v1/leaderboard/benchmarks", headers=admin, files=files,
+                       data={"slug": "noise-24", "title": "Noise 24"}).status_code == 201
+    token = httpx2.post(server + "/api/v1/leaderboard/teams", headers=admin, json={"name": "Team Lynx"}).json()["token"]
+    ids = httpx2.get(server + "/api/v1/leaderboard/benchmarks/noise-24").json()["image_ids"]
+    page.goto(server + "/leaderboard")
+    assert "No submissions yet." in page.text_content("[data-testid=rows]")
+    page.get_by_label("Team token").fill(token)
+    page.get_by_label("Predictions CSV").set_input_files(
+        {"name": "preds.csv", "mimeType": "text/csv", "buffer": predictions_csv(dict.fromkeys(ids, 0.5))[:-20]})
+    page.get_by_role("button", name="Submit").click()
+    assert "csv_" in (page.text_content("[data-testid=submit-error]") or "")  # a cut file: refused, nothing added
+    page.get_by_label("Team token").fill(token)
+    page.get_by_label("Predictions CSV").set_input_files(
+        {"name": "preds.csv", "mimeType": "text/csv",
+         "buffer": predictions_csv({i: (k % 7) / 7 for k, i in enumerate(ids)})})
+    page.get_by_label("Method (optional)").fill("seven-step guess")
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_selector("[data-testid=submit-ok]")
+    row = page.locator("[data-testid=rows] tbody tr").first
+    assert "Team Lynx" in row.text_content() and "seven-step guess" in row.text_content()
+    _shot(page, "leaderboard-row")

@@ -1,0 +1,225 @@
+"""Leaderboard on SQLite and PostgreSQL: admin actions, hidden labels, strict CSV checks, limits, ranking."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from serve_helpers import ADMIN, create_team, id_truth, predictions_csv, register_benchmark
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from sentry_image.serve.app import create_app
+from sentry_image.serve.settings import Settings
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def _rows(client: TestClient, slug: str = "bench") -> list[dict[str, Any]]:
+    return client.get(f"/api/v1/leaderboard/benchmarks/{slug}/rows").json()
+
+
+def test_admin_actions_need_the_token(client: TestClient, make_settings: Callable[..., Settings]) -> None:
+    for headers in ({}, {"X-Admin-Token": "wrong"}):
+        team = client.post("/api/v1/leaderboard/teams", json={"name": "x"}, headers=headers)
+        bench = client.post("/api/v1/leaderboard/benchmarks", headers=headers, data={"slug": "b", "title": "t"},
+                            files={"labels": ("l.csv", b"file,label,subset\n"), "images": ("a.png", b"x")})
+        export = client.get("/api/v1/survey/export.csv", headers=headers)
+        totals = client.get("/api/v1/survey/totals", headers=headers)
+        for resp in (team, bench, export, totals):
+            assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthorized"
+    assert client.get("/api/v1/leaderboard/benchmarks").json() == []
+    with TestClient(create_app(make_settings(admin_token=None, survey_pool=None))) as no_admin:
+        resp = no_admin.post("/api/v1/leaderboard/teams", json={"name": "x"}, headers={"X-Admin-Token": ""})
+        assert resp.status_code == 403 and resp.json()["error"]["code"] == "admin_disabled"
+
+
+def test_labels_are_never_served_nor_logged(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    truth = register_benchmark(client)
+    team = create_team(client, "alpha")
+    detail = client.get("/api/v1/leaderboard/benchmarks/bench").json()
+    assert set(detail) == {"slug", "title", "description", "image_count", "created_at", "image_ids"}
+    ids = detail["image_ids"]
+    assert len(ids) == 24 and all(isinstance(i, str) and i.startswith("img-") for i in ids)
+    mapping = id_truth(client, "bench", truth)
+    # Ids are handed out in random order: they must not follow the registration order (which follows labels).
+    assert [mapping[i][0] for i in sorted(ids)] != [t[0] for t in truth.values()]
+    client.post("/api/v1/leaderboard/benchmarks/bench/submissions", headers={"X-Team-Token": team},
+                files={"file": ("p.csv", predictions_csv(dict.fromkeys(ids, 0.5)))})
+    with zipfile.ZipFile(io.BytesIO(client.get("/api/v1/leaderboard/benchmarks/bench/images.zip").content)) as zf:
+        assert sorted(n.split(".")[0] for n in zf.namelist()) == sorted(ids)  # images only, no labels file
+    pages = [client.get(u).text for u in (
+        "/api/v1/leaderboard/benchmarks", "/api/v1/leaderboard/benchmarks/bench",
+        "/api/v1/leaderboard/benchmarks/bench/rows", "/api/v1/leaderboard/benchmarks/bench/template.csv",
+        "/leaderboard", "/openapi.json")]
+    pages.append(client.get("/api/v1/leaderboard/submissions", headers={"X-Team-Token": team}).text)
+    for text in pages:
+        for label_word in ("real,", "ai,", '"label"', '"subset":', '"slice":'):
+            assert label_word not in text
+        for public_id, (label, subset, slice_) in mapping.items():  # no id is ever shown beside its truth
+            for truth_word in ("real" if label == 0 else "ai", subset, slice_):
+                assert f"{public_id},{truth_word}" not in text and f'"{public_id}": "{truth_word}"' not in text
+    server_side = ("sentry_image", "uvicorn", "fastapi", "starlette", "sqlalchemy", "alembic")
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(server_side))
+    assert logged and not any(i in logged for i in ids) and "file-0" not in logged and ",gan," not in logged
+
+
+def test_submission_is_scored_on_hidden_labels_with_rounded_aggregates(client: TestClient) -> None:
+    truth = register_benchmark(client)
+    token = create_team(client, "alpha")
+    mapping = id_truth(client, "bench", truth)
+    rng = np.random.default_rng(0)
+    probs = {i: round(float(v), 4) for i, v in zip(mapping, rng.random(len(mapping)), strict=True)}
+    resp = client.post("/api/v1/leaderboard/benchmarks/bench/submissions", headers={"X-Team-Token": token},
+                       files={"file": ("p.csv", predictions_csv(probs))}, data={"threshold": "0.3", "method": "rnd"})
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    y = np.array([mapping[i][0] for i in probs])
+    p = np.array(list(probs.values()))
+    overall = body["metrics"]["overall"]
+    assert overall["auc"] == round(roc_auc_score(y, p), 3) and overall["ap"] == round(average_precision_score(y, p), 3)
+    assert overall["accuracy"] == round(float(np.mean((p >= 0.5) == y)), 3)
+    assert overall["accuracy_at_threshold"] == round(float(np.mean((p >= 0.3) == y)), 3)
+    subsets, slices = body["metrics"]["subsets"], body["metrics"]["slices"]
+    assert set(subsets) == {"gan", "diffusion"} and set(slices) == {"clean", "jpeg-75"}
+    gan = np.array([mapping[i][1] == "gan" for i in probs])
+    assert subsets["gan"]["auc"] == round(roc_auc_score(y[gan], p[gan]), 3) and subsets["gan"]["n"] == 12
+    numbers = [v for block in (overall, *subsets.values(), *slices.values()) for k, v in block.items() if k != "n"]
+    assert all(v is None or round(v, 3) == v for v in numbers)
+    assert body["remaining_today"] == 4
+    row = _rows(client)[0]
+    assert row["name"] == "alpha" and row["method"] == "rnd" and row["metrics"]["overall"]["auc"] == overall["auc"]
+
+
+def test_small_subsets_are_not_reported(client: TestClient) -> None:
+    # 8 images: subsets of 4 are under min_slice_size=10, so only the overall block comes back.
+    truth = register_benchmark(client, slug="tiny", n=8)
+    token = create_team(client, "alpha")
+    ids = list(id_truth(client, "tiny", truth))
+    body = client.post("/api/v1/leaderboard/benchmarks/tiny/submissions", headers={"X-Team-Token": token},
+                       files={"file": ("p.csv", predictions_csv(dict.fromkeys(ids, 0.7)))}).json()
+    assert body["metrics"]["subsets"] == {} and body["metrics"]["slices"] == {}
+    assert body["metrics"]["groups_hidden_as_too_small"] == 4
+
+
+def _malformed(ids: list[str]) -> dict[str, bytes]:
+    good = dict.fromkeys(ids, 0.5)
+    return {
+        "csv_missing_ids": predictions_csv(dict(list(good.items())[:-1])),
+        "csv_duplicate_ids": predictions_csv(good) + f"{ids[0]},0.1\n".encode(),
+        "csv_not_finite": predictions_csv({**good, ids[3]: math.nan}),
+        "csv_out_of_range": predictions_csv({**good, ids[4]: 1.5}),
+        "csv_not_a_number": predictions_csv(good).replace(f"{ids[5]},0.5".encode(), f"{ids[5]},high".encode()),
+        "csv_unknown_ids": predictions_csv({**good, "img-99999": 0.5}),
+        "csv_wrong_columns": predictions_csv(good).replace(b"image_id,ai_probability", b"id,prob"),
+        "csv_empty": b"",
+        "csv_encoding": b"image_id,ai_probability\n\xff\xfe\x00bad",
+    }
+
+
+def test_malformed_csv_gets_a_clear_error_and_changes_nothing(client: TestClient) -> None:
+    truth = register_benchmark(client)
+    token = create_team(client, "alpha")
+    ids = sorted(id_truth(client, "bench", truth))
+    extra_column = predictions_csv(dict.fromkeys(ids, 0.5)).replace(b"\n", b",x\n")
+    for code, data in [*_malformed(ids).items(), ("csv_wrong_columns", extra_column)]:
+        resp = client.post("/api/v1/leaderboard/benchmarks/bench/submissions", headers={"X-Team-Token": token},
+                           files={"file": ("p.csv", data)})
+        assert resp.status_code == 422 and resp.json()["error"]["code"] == code, (code, resp.text)
+        assert resp.json()["error"]["message"]
+    assert _rows(client) == []
+    assert client.get("/api/v1/leaderboard/submissions", headers={"X-Team-Token": token}).json() == []
+    ok = client.post("/api/v1/leaderboard/benchmarks/bench/submissions", headers={"X-Team-Token": token},
+                     files={"file": ("p.csv", predictions_csv(dict.fromkeys(ids, 0.5)))})
+    assert ok.json()["remaining_today"] == 4  # refused files did not count against the daily limit
+
+
+def test_daily_limit_is_per_team(make_settings: Callable[..., Settings], db_url: str) -> None:
+    with TestClient(create_app(make_settings(db_url, submissions_per_day=2, survey_pool=None))) as c:
+        truth = register_benchmark(c)
+        ids = list(id_truth(c, "bench", truth))
+        alpha, beta = create_team(c, "alpha"), create_team(c, "beta")
+        csv_ = predictions_csv(dict.fromkeys(ids, 0.5))
+
+        def send(token: str) -> int:
+            return c.post("/api/v1/leaderboard/benchmarks/bench/submissions", headers={"X-Team-Token": token},
+                          files={"file": ("p.csv", csv_)}).status_code
+
+        assert [send(alpha), send(alpha)] == [201, 201]
+        third = c.post("/api/v1/leaderboard/benchmarks/bench/submissions", headers={"X-Team-Token": alpha},
+                       files={"file": ("p.csv", csv_)})
+        assert third.status_code == 429 and third.json()["error"]["code"] == "daily_limit"
+        assert send(beta) == 201
+        assert len(c.get("/api/v1/leaderboard/submissions", headers={"X-Team-Token": alpha}).json()) == 2
+
+
+def test_teams_see_only_their_own_submissions_and_rows_rank_best_first(client: TestClient) -> None:
+    truth = register_benchmark(client)
+    mapping = id_truth(client, "bench", truth)
+    alpha, beta = create_team(client, "alpha"), create_team(client, "beta")
+    perfect = {i: float(t[0]) for i, t in mapping.items()}
+    inverted = {i: 1.0 - v for i, v in perfect.items()}
+    for token, preds in ((alpha, inverted), (beta, perfect), (alpha, perfect)):
+        client.post("/api/v1/leaderboard/benchmarks/bench/submissions", headers={"X-Team-Token": token},
+                    files={"file": ("p.csv", predictions_csv(preds))})
+    mine = client.get("/api/v1/leaderboard/submissions", headers={"X-Team-Token": beta}).json()
+    assert [s["name"] for s in mine] == ["beta"]
+    assert client.get("/api/v1/leaderboard/submissions").status_code == 401
+    rows = _rows(client)
+    # One row per team (its best), best AUC first; on a tie the earlier submission ranks first.
+    ranking = [(r["rank"], r["name"], r["metrics"]["overall"]["auc"]) for r in rows]
+    assert ranking == [(1, "beta", 1.0), (2, "alpha", 1.0)]
+    assert "file_sha256" not in str(rows) and "team_id" not in str(rows)
+
+
+def test_evaluation_report_is_imported_as_a_marked_row(client: TestClient) -> None:
+    register_benchmark(client)
+    report = {"model": "sentry-default@1", "method": "EfficientNet probe", "threshold": 0.42,
+              "overall": {"auc": 0.97123, "ap": 0.9612, "accuracy": 0.91},
+              "subsets": {"sdxl": {"auc": 0.99, "accuracy": 0.95, "n": 200}}, "slices": {"jpeg-75": {"auc": 0.9}}}
+    url = "/api/v1/leaderboard/benchmarks/bench/reports"
+    assert client.post(url, json=report).status_code == 401
+    resp = client.post(url, json=report, headers={"X-Admin-Token": ADMIN})
+    assert resp.status_code == 201, resp.text
+    row = _rows(client)[0]
+    assert row["source"] == "report" and row["name"] == "sentry-default@1"
+    assert row["metrics"]["overall"]["auc"] == 0.971 and row["metrics"]["subsets"]["sdxl"]["n"] == 200
+    bad: dict[str, Any]
+    for bad in ({**report, "overall": {"auc": 1.2}}, {**report, "overall": {"f1": 0.5}}, {"subsets": {}},
+                {**report, "subsets": []}):
+        resp = client.post(url, json=bad, headers={"X-Admin-Token": ADMIN})
+        assert resp.status_code == 422 and resp.json()["error"]["code"] == "report_invalid"
+    assert len(_rows(client)) == 1
+    assert "reported" in client.get("/leaderboard").text
+
+
+def test_registration_refuses_mismatched_labels_and_leaves_nothing(sqlite_client: TestClient) -> None:
+    files = [("labels", ("l.csv", b"file,label,subset\na.png,ai,x\nb.png,real,x\n")),
+             ("images", ("a.png", b"\x89PNG not really"))]
+    resp = sqlite_client.post("/api/v1/leaderboard/benchmarks", headers={"X-Admin-Token": ADMIN}, files=files,
+                              data={"slug": "bad", "title": "Bad"})
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "labels_mismatch"
+    assert sqlite_client.get("/api/v1/leaderboard/benchmarks").json() == []
+    register_benchmark(sqlite_client)
+    again = sqlite_client.post("/api/v1/leaderboard/benchmarks", headers={"X-Admin-Token": ADMIN},
+                               files=[("labels", ("l.csv", b"file,label,subset\n")), ("images", ("a.png", b"x"))],
+                               data={"slug": "bench", "title": "Again"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "benchmark_exists"
+
+
+def test_a_100_mb_predictions_file_is_refused_and_changes_nothing(sqlite_client: TestClient) -> None:
+    truth = register_benchmark(sqlite_client)
+    token = create_team(sqlite_client, "alpha")
+    ids = list(id_truth(sqlite_client, "bench", truth))
+    huge = predictions_csv(dict.fromkeys(ids, 0.5)) + b"#" * (100 * 1024 * 1024)
+    resp = sqlite_client.post("/api/v1/leaderboard/benchmarks/bench/submissions", headers={"X-Team-Token": token},
+                              files={"file": ("p.csv", huge)})
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "too_large"
+    assert _rows(sqlite_client) == []
