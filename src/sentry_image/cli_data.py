@@ -268,7 +268,8 @@ def _read(manifest: Path) -> list[Any]:
 def split_cmd(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Manifest CSV with a 'split' column.")],
-    by: Annotated[str, typer.Option(help="Group key column: a group never spans two splits.")] = "source",
+    by: Annotated[str, typer.Option(help="Group key: a column, or 'folder' (first folder below the label "
+                                         "folder); a group never spans two splits.")] = "source",
     fractions: Annotated[str, typer.Option(help="ROLE=FRACTION,... over train, calibration, test.")]
     = "train=0.6,calibration=0.2,test=0.2",
     seed: Annotated[int, typer.Option(help="Changes which groups land where.")] = 0,
@@ -278,11 +279,21 @@ def split_cmd(
     from .data.splits import split_by_group
 
     rows = _read(manifest)
-    if rows and by not in rows[0].fields:
-        raise _fail(f"{manifest}: no column {by!r} to group by (columns: {', '.join(rows[0].fields)})", EXIT_USAGE)
+    if rows and by != "folder" and by not in rows[0].fields:
+        raise _fail(f"{manifest}: no column {by!r} to group by (columns: {', '.join(rows[0].fields)}; "
+                    "or 'folder')", EXIT_USAGE)
+
+    def key(r: Any) -> str:
+        return str(r.folder if by == "folder" else r.fields.get(by, ""))
+
+    groups = {key(r) for r in rows}
+    if len(rows) >= 20 and len(groups) > len(rows) / 2:
+        # a per-image key (e.g. a source URL per file) would put near-identical images on both sides
+        err.print(f"warning: {len(groups)} {by} groups for {len(rows)} images: the key looks per-image; "
+                  "group by a coarser one (e.g. --by folder) so that related images stay together")
     try:
         fr = {k.strip(): float(v) for k, v in (p.split("=") for p in fractions.split(",") if p.strip())}
-        splits = split_by_group(rows, fractions=fr, key=lambda r: r.fields.get(by, ""), seed=seed)
+        splits = split_by_group(rows, fractions=fr, key=key, seed=seed)
     except ValueError as exc:
         raise _fail(f"--fractions {fractions!r}: {exc}", EXIT_USAGE) from None
     base = out.parent.resolve()
@@ -326,7 +337,8 @@ def gallery(
     manifest: Annotated[Path, typer.Argument(help="Manifest CSV.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG sheets and index.html.")],
     per_group: Annotated[int, typer.Option(min=1, max=500, help="Images shown per group.")] = 24,
-    by: Annotated[str | None, typer.Option(help="Group column (default: subset, else source).")] = None,
+    by: Annotated[str | None, typer.Option(help="Group column or 'folder' (default: subset, else generator, "
+                                                "else source).")] = None,
     columns: Annotated[int, typer.Option(min=1, max=20)] = 6,
 ) -> None:
     """Contact sheets (PNG) and a static HTML gallery per group, with label, generator and size."""
@@ -339,5 +351,6 @@ def gallery(
         task = bar.add_task("gallery", total=None)
         result = build_gallery(rows, out, per_group=per_group, by=by, columns=columns,
                                progress=lambda name: bar.advance(task))
-    sheets = ", ".join(p.name for p in result.sheets.values())
-    err.print(f"{result.html}: {len(result.sheets)} groups; sheets: {sheets}")
+    names = [p.name for p in result.sheets.values()]
+    shown = ", ".join(names[:8]) + (f", ... ({len(names) - 8} more)" if len(names) > 8 else "")
+    err.print(f"{result.html}: {len(names)} groups, contact sheets in {out}: {shown}")

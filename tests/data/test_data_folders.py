@@ -75,7 +75,7 @@ def test_the_projects_manifest_verifies_against_its_files(tmp_path: Path) -> Non
     out = CliRunner().invoke(data_app, ["gallery", str(tmp_path / "m.csv"), "--out", str(tmp_path / "g"),
                                         "--per-group", "2"])
     assert out.exit_code == 0, out.output
-    assert len(list((tmp_path / "g").glob("*.png"))) == len({r["source"] for r in picked})
+    assert len(list((tmp_path / "g").glob("*.png"))) == len({r["generator"] for r in picked})  # one per generator
 
 
 def test_shard_dataset_spreads_shards_and_reshuffles_per_epoch(tmp_path: Path) -> None:
@@ -107,7 +107,35 @@ def test_gallery_escapes_names_and_shows_failures(tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("path,label,source,generator\n"
                                     "imgs/<img src=x onerror=alert(1)>.png,ai,<b>src</b>,gen\n"
                                     "imgs/bad.png,real,<b>src</b>,camera\n")
-    result = build_gallery(read_manifest(tmp_path / "m.csv"), tmp_path / "g")
+    result = build_gallery(read_manifest(tmp_path / "m.csv"), tmp_path / "g", by="source")
     page = (tmp_path / "g" / "index.html").read_text()
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page and "<b>src" not in page
     assert result.failed == 1 and [p.name for p in result.sheets.values()] == ["b_src_b.png"]
+
+
+def test_recorded_size_may_be_the_stored_one_of_a_rotated_photo(tmp_path: Path) -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: displayed 32x48 for stored 48x32
+    Image.frombytes("RGB", (48, 32), noise_bytes(3, "PNG")[:48 * 32 * 3].ljust(48 * 32 * 3, b"\0")).save(
+        tmp_path / "r.jpg", exif=exif)
+    (tmp_path / "m.csv").write_text("path,label,width,height\nr.jpg,real,48,32\nr.jpg,real,40,32\n")
+    report = verify_manifest(tmp_path / "m.csv")
+    bad = report.findings["recorded_facts_differ"]
+    assert bad.count == 1 and "line 3: r.jpg: size is 32x48, the manifest says 40x32" in bad.examples[0]
+
+
+def test_split_warns_when_the_group_key_is_per_image(tmp_path: Path) -> None:
+    rows = "".join(f"real/cam{i % 2}/{i}.png,{'real' if i % 2 else 'ai'},url-{i}\n" for i in range(24))
+    (tmp_path / "m.csv").write_text("path,label,source\n" + rows)
+    runner = CliRunner()
+    out = runner.invoke(data_app, ["split", str(tmp_path / "m.csv"), "--out", str(tmp_path / "s.csv")])
+    assert out.exit_code == 0 and "24 source groups for 24 images: the key looks per-image" in out.output
+    out = runner.invoke(data_app, ["split", str(tmp_path / "m.csv"), "--by", "folder", "--out",
+                                   str(tmp_path / "s.csv")])
+    assert out.exit_code == 0 and "per-image" not in out.output
+    roles: dict[str, set[str]] = {}
+    for r in csv.DictReader((tmp_path / "s.csv").open()):
+        roles.setdefault(r["path"].split("/")[1], set()).add(r["split"])
+    assert {k: len(v) for k, v in roles.items()} == {"cam0": 1, "cam1": 1}  # a folder never spans two splits

@@ -1,7 +1,7 @@
 """Contact sheets (PNG) and a static HTML gallery per group of a manifest: for looking at a dataset.
 
-Groups are the values of one manifest column (by default a row's ``subset``, else its ``source``). From each group
-a fixed number of images is picked by a hash of its path (the same picks every run, spread over the whole
+Groups are the values of one manifest column (by default a row's ``subset``, ``generator`` or ``source``). From each
+group a fixed number of images is picked by a hash of its path (the same picks every run, spread over the whole
 group rather than its first files) and shown with its label, generator and size. Images are decoded by the safe
 decoder; one that fails gets a tile saying why instead of stopping the gallery. Everything written to the HTML is
 escaped: paths and generator names come from files.
@@ -38,11 +38,18 @@ class GalleryResult:
 
 
 def group_rows(rows: Sequence[ManifestRow], by: str | None = None) -> dict[str, list[ManifestRow]]:
-    """Rows grouped by column ``by`` (default: a row's ``subset`` when it has one, else its ``source``), sorted."""
+    """Rows grouped by column ``by`` (or ``folder``), sorted by key.
+
+    The default is a row's ``subset``, else its ``generator``, else its ``source``: a published subset, a
+    generator, or a folder of the user's photos (a manifest's ``source`` may be one URL per file, so it comes last).
+    """
     groups: dict[str, list[ManifestRow]] = defaultdict(list)
     for r in rows:
-        value = (r.fields.get("subset") or r.source) if by is None else (r.fields.get(by) or getattr(r, by, ""))
-        groups[str(value or "(none)")].append(r)
+        if by is None:
+            value = r.fields.get("subset") or r.generator or r.source
+        else:
+            value = r.fields.get(by) or str(getattr(r, by, "") or "")
+        groups[value or "(none)"].append(r)
     return dict(sorted(groups.items()))
 
 

@@ -191,10 +191,15 @@ def verify_manifest(manifest: str | Path, *, workers: int = 2, progress: Progres
         rec = records.get(r.rel_path)
         if rec is None:
             continue
-        for key in ("sha256", "bytes", "width", "height"):
+        for key in ("sha256", "bytes"):
             want = r.fields.get(key, "")
             if want and str(rec[key]) != want:
                 mismatch.add(f"line {r.line}: {r.rel_path}: {key} is {rec[key]}, the manifest says {want}")
+        size = (r.fields.get("width", ""), r.fields.get("height", ""))
+        # the decoder reports the displayed size (EXIF orientation applied); a manifest may record the stored one
+        if all(size) and size not in ((str(rec["width"]), str(rec["height"])), (str(rec["height"]), str(rec["width"]))):
+            mismatch.add(f"line {r.line}: {r.rel_path}: size is {rec['width']}x{rec['height']}, the manifest says "
+                         f"{size[0]}x{size[1]}")
     return report
 
 
