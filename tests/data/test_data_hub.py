@@ -127,3 +127,15 @@ def test_cli_fetch_exit_codes(hub: HubServer, tmp_path: Path) -> None:
     offline = runner.invoke(data_app, ["fetch", "--split", "val", "--to", str(tmp_path),
                                        "--endpoint", "http://127.0.0.1:9"])
     assert offline.exit_code == 1 and "cannot reach" in offline.output and "Traceback" not in offline.output
+
+
+def test_a_second_concurrent_fetch_of_a_file_stops_instead_of_interleaving(hub: HubServer, tmp_path: Path) -> None:
+    import hashlib as h
+
+    from filelock import FileLock
+
+    rel = "ImageData/val/Midjourneyv5-5K/Midjourneyv5-5K.tar.gz"
+    (tmp_path / ".sentry-fetch-locks").mkdir()
+    with FileLock(tmp_path / ".sentry-fetch-locks" / (h.sha1(rel.encode()).hexdigest() + ".lock")), \
+            pytest.raises(FetchError, match="another fetch is downloading this file"):
+        fetch(select_subsets(["Midjourneyv5-5K"]), tmp_path, endpoint=hub.url)

@@ -191,13 +191,31 @@ def _silent_tqdm() -> type[Any]:
 def download_file(remote: RemoteFile, commit: str, to: Path, *, repo_id: str = REPO_ID, endpoint: str | None = None,
                   token: str | bool | None = None, progress: ProgressFn | None = None) -> bool:
     """Download one file to ``to/<path>``, resuming a partial download. Returns False if already complete."""
+    from filelock import FileLock, Timeout
+
+    dest = to / remote.path
+    if dest.is_file() and dest.stat().st_size == remote.size:
+        return False
+    # Two fetches appending to one partial file would interleave bytes: the second one stops instead.
+    lock_dir = to / ".sentry-fetch-locks"
+    lock_dir.mkdir(exist_ok=True)
+    lock = FileLock(lock_dir / (hashlib.sha1(remote.path.encode()).hexdigest() + ".lock"))
+    try:
+        with lock.acquire(timeout=0):
+            return _download(remote, commit, to, dest, repo_id=repo_id, endpoint=endpoint, token=token,
+                             progress=progress)
+    except Timeout:
+        raise FetchError(f"{dest}: another fetch is downloading this file; wait for it or stop it") from None
+
+
+def _download(remote: RemoteFile, commit: str, to: Path, dest: Path, *, repo_id: str, endpoint: str | None,
+              token: str | bool | None, progress: ProgressFn | None) -> bool:
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
 
     ep = _endpoint(endpoint)
-    dest = to / remote.path
-    if dest.is_file() and dest.stat().st_size == remote.size:
+    if dest.is_file() and dest.stat().st_size == remote.size:  # finished by another fetch while we waited
         return False
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".incomplete")
