@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -29,7 +30,8 @@ from rich.table import Table
 
 data_app = typer.Typer(name="data", help="Fetch, extract, verify, scan, split, shard and look at datasets.",
                        no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup off: messages carry file names, whose brackets must print as they are; styled words use escape()
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 EXIT_DATA, EXIT_USAGE = 1, 2
 
 SubsetOpt = Annotated[list[str] | None, typer.Option("--subset", "-s", help="Subset name (repeatable).")]
@@ -38,7 +40,7 @@ WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Decod
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True)
     return typer.Exit(code)
 
 
@@ -157,7 +159,8 @@ def extract(
 
     for name, parts, target, archive in _archive_jobs(path, subset, split, root, out):
         if not parts.exists():
-            raise _fail(f"{parts}: not found (fetch it first, or pass --root)", EXIT_USAGE)
+            hint = "" if archive is None else " (fetch it first, or pass --root)"
+            raise _fail(f"{parts}: not found{hint}", EXIT_USAGE)
         with _bar(DownloadColumn(), TransferSpeedColumn(), TextColumn("{task.fields[files]} files")) as bar:
             task = bar.add_task(f"extracting {name}", total=None, files=0)
 
@@ -212,11 +215,11 @@ def verify(
         report.write_text(json.dumps(summary, indent=2) + "\n")
     for r in reports:
         status = "[green]ok[/green]" if r.ok else "[red]problems[/red]"
-        err.print(f"{r.kind}: {status}: {r.decoded}/{r.images} images decode", markup=True)
+        err.print(f"{escape(r.kind)}: {status}: {r.decoded}/{r.images} images decode", markup=True)
         for line in r.problems():
-            err.print(f"  {line}", markup=False)
+            err.print(f"  {line}")
         for note in r.notes:
-            err.print(f"  note: {note}", markup=False)
+            err.print(f"  note: {note}")
     raise typer.Exit(0 if summary["ok"] else EXIT_DATA)
 
 
@@ -250,7 +253,7 @@ def scan(
     err.print(f"{out}: {len(result.rows)} images ({counts['real']} real, {counts['ai']} ai); "
               f"{len(result.errors)} failed to decode; {len(result.unlabelled)} matched no label")
     for e in result.errors[:10]:
-        err.print(f"  failed: {e['path']}: {e['error']}", markup=False)
+        err.print(f"  failed: {e['path']}: {e['error']}")
     if not result.rows:
         raise typer.Exit(EXIT_DATA)
 
