@@ -43,3 +43,12 @@ def test_serve_command_starts_the_service(tiny_model: Path, pool_manifest: Path,
         output = proc.communicate(timeout=30)[0]
     assert proc.returncode == 0 and "Uvicorn running on" in output
     assert (tmp_path / "cli.db").is_file()
+
+
+def test_malloc_arena_cap_is_set_on_glibc() -> None:
+    import platform
+
+    from sentry_image.serve.app import limit_malloc_arenas
+
+    if platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas() is True
