@@ -135,3 +135,11 @@ def test_leaderboard_submission_shows_the_row(page: Any, server: str) -> None:
     row = page.locator("[data-testid=rows] tbody tr").first
     assert "Team Lynx" in row.text_content() and "seven-step guess" in row.text_content()
     _shot(page, "leaderboard-row")
+
+
+def test_api_docs_render_offline(page: Any, server: str) -> None:
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock-summary-path")  # Swagger UI ran: its scripts came from this server
+    paths = page.locator(".opblock-summary-path").all_text_contents()
+    assert "/api/v1/detect" in [p.replace("\u200b", "") for p in paths]
+    _shot(page, "api-docs")

@@ -95,7 +95,11 @@ def test_openapi_and_docs_are_served_and_list_the_api(sqlite_client: TestClient)
     for path in ("/api/v1/detect", "/api/v1/health", "/api/v1/models", "/api/v1/leaderboard/benchmarks/{slug}/rows",
                  "/api/v1/survey/sessions"):
         assert path in paths
-    assert "swagger" in sqlite_client.get("/docs").text.lower()
+    docs = sqlite_client.get("/docs").text
+    assert "swagger" in docs.lower() and "https://" not in docs and "cdn" not in docs  # works offline
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        src = docs.split(asset)[0].rsplit("'", 1)[-1].rsplit('"', 1)[-1] + asset
+        assert src.startswith("/") and sqlite_client.get(src).status_code == 200
 
 
 def test_demo_page_shows_probability_verdict_and_meaning(sqlite_client: TestClient) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from ..detect import load_detector
 from .db import make_engine, migrate, session_factory
@@ -59,8 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             engine.dispose()
 
-    app = FastAPI(title="Sentry-Image", version="1", lifespan=lifespan,
-                  description="Tell whether an image is AI-generated; leaderboard; HPBench questionnaire.")
+    # FastAPIOffline serves Swagger UI and ReDoc from its own package: FastAPI's /docs loads them from a CDN, and
+    # this service must work offline.
+    app = FastAPIOffline(title="Sentry-Image", version="1", lifespan=lifespan,
+                         description="Tell whether an image is AI-generated; leaderboard; HPBench questionnaire.")
     app.state.settings = settings
     install_error_handlers(app)
     limits = _limits(settings)
@@ -96,4 +99,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
     import uvicorn
 
     limit_malloc_arenas()
+    # A server's own progress (migrations, pool scoring at start-up) belongs in its log, next to uvicorn's lines.
+    logging.getLogger("sentry_image").setLevel(logging.INFO)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -85,6 +85,9 @@ def sync_pool(session: Session, source: Path, detector: Detector) -> int:
     session.flush()
     todo = [i for i in session.scalars(select(SurveyItem).where(SurveyItem.active))
             if i.detector_model != detector.name or i.detector_probability is None]
+    if todo:
+        log.info("scoring %d questionnaire images with %s (once per model; later starts reuse the scores)",
+                 len(todo), detector.name)
     for item, verdict in zip(todo, detector.detect_many([Path(i.path) for i in todo], batch_size=16), strict=True):
         item.detector_model, item.detector_probability = detector.name, verdict.ai_probability
     session.commit()
