@@ -114,7 +114,7 @@ def fetch(
         except FetchError as exc:
             raise _fail(str(exc), EXIT_DATA) from None
     err.print(f"{repo_id}@{result.commit[:12]}: {len(result.downloaded)} files downloaded "
-              f"({result.bytes_downloaded:,} bytes), {len(result.present)} already present, in {to}")
+              f"({result.bytes_downloaded:,} bytes transferred), {len(result.present)} already present, in {to}")
 
 
 def _archive_jobs(path: Path | None, subset: list[str] | None, split: str | None, root: Path,

@@ -53,8 +53,10 @@ def test_an_interrupted_download_resumes_with_a_range_request(hub: HubServer, mi
     partial = tmp_path / (rel + ".incomplete")  # what a killed run leaves behind
     partial.parent.mkdir(parents=True)
     partial.write_bytes(data[:1000])
-    fetch(select_subsets(["Midjourneyv5-5K"]), tmp_path, endpoint=hub.url)
+    result = fetch(select_subsets(["Midjourneyv5-5K"]), tmp_path, endpoint=hub.url)
     assert (tmp_path / rel).read_bytes() == data and not partial.exists()
+    csv_size = (mini.root / "MetaData/val/Midjourneyv5-5K.csv").stat().st_size
+    assert result.bytes_downloaded == len(data) - 1000 + csv_size
     assert [r for m, p, r in hub.requests if m == "GET" and p.startswith("/cdn/")] == ["bytes=1000-"]
 
 

@@ -55,7 +55,7 @@ class FetchResult:
     to: Path
     downloaded: list[str] = field(default_factory=list)
     present: list[str] = field(default_factory=list)
-    bytes_downloaded: int = 0
+    bytes_downloaded: int = 0  # transferred by this run (a resumed file counts its remainder only)
 
 
 ProgressFn = Callable[[str, int, int], None]  # (file, bytes done in this file, file size)
@@ -189,13 +189,16 @@ def _silent_tqdm() -> type[Any]:
 
 
 def download_file(remote: RemoteFile, commit: str, to: Path, *, repo_id: str = REPO_ID, endpoint: str | None = None,
-                  token: str | bool | None = None, progress: ProgressFn | None = None) -> bool:
-    """Download one file to ``to/<path>``, resuming a partial download. Returns False if already complete."""
+                  token: str | bool | None = None, progress: ProgressFn | None = None) -> int | None:
+    """Download one file to ``to/<path>``, resuming a partial download.
+
+    Returns the bytes transferred by this call (less than the size when it resumed), None if already complete.
+    """
     from filelock import FileLock, Timeout
 
     dest = to / remote.path
     if dest.is_file() and dest.stat().st_size == remote.size:
-        return False
+        return None
     # Two fetches appending to one partial file would interleave bytes: the second one stops instead.
     lock_dir = to / ".sentry-fetch-locks"
     lock_dir.mkdir(exist_ok=True)
@@ -209,14 +212,14 @@ def download_file(remote: RemoteFile, commit: str, to: Path, *, repo_id: str = R
 
 
 def _download(remote: RemoteFile, commit: str, to: Path, dest: Path, *, repo_id: str, endpoint: str | None,
-              token: str | bool | None, progress: ProgressFn | None) -> bool:
+              token: str | bool | None, progress: ProgressFn | None) -> int | None:
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
 
     ep = _endpoint(endpoint)
     if dest.is_file() and dest.stat().st_size == remote.size:  # finished by another fetch while we waited
-        return False
+        return None
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".incomplete")
     have = partial.stat().st_size if partial.exists() else 0
@@ -247,7 +250,7 @@ def _download(remote: RemoteFile, commit: str, to: Path, dest: Path, *, repo_id:
         partial.unlink()  # corrupt beyond repair by resuming
         raise FetchError(f"{remote.path}: sha256 differs from the hub's; the partial file was removed, rerun")
     os.replace(partial, dest)
-    return True
+    return size - have
 
 
 def _sha256(path: Path) -> str:
@@ -274,9 +277,10 @@ def fetch(subsets: Iterable[Subset], to: str | Path, *, revision: str = DEFAULT_
         plan(files)
     result = FetchResult(commit=commit, to=to)
     for remote in files:
-        if download_file(remote, commit, to, repo_id=repo_id, endpoint=endpoint, token=token, progress=progress):
+        sent = download_file(remote, commit, to, repo_id=repo_id, endpoint=endpoint, token=token, progress=progress)
+        if sent is not None:
             result.downloaded.append(remote.path)
-            result.bytes_downloaded += remote.size
+            result.bytes_downloaded += sent
         else:
             result.present.append(remote.path)
             if progress is not None:
