@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,46 @@ def test_demo_page_shows_probability_verdict_and_meaning(sqlite_client: TestClie
     assert "No content credentials, watermark or generator notes were found" in result.text
     broken = sqlite_client.post("/", files={"file": ("x.txt", b"not an image")})
     assert "Could not check this file" in broken.text and "not_an_image" in broken.text
+
+
+class _PageFacts(HTMLParser):
+    """Collects what the accessibility checks need: title text, h1 count, labelled ids, form controls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.title, self.in_title, self.h1 = "", False, 0
+        self.labels: set[str] = set()
+        self.controls: list[dict[str, str | None]] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.in_title = tag == "title" or self.in_title
+        self.h1 += tag == "h1"
+        if tag == "label" and a.get("for"):
+            self.labels.add(str(a["for"]))
+        if tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            self.controls.append(a)
+        for key in ("src", "href"):
+            value = a.get(key) or ""
+            if value.startswith(("http://", "https://", "//")):
+                self.external.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_title = self.in_title and tag != "title"
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title += data
+
+
+@pytest.mark.parametrize("path", ["/", "/leaderboard", "/survey", "/admin"])
+def test_pages_are_accessible_and_offline(sqlite_client: TestClient, path: str) -> None:
+    page = sqlite_client.get(path)
+    assert page.status_code == 200 and '<html lang="en">' in page.text and 'name="viewport"' in page.text
+    facts = _PageFacts()
+    facts.feed(page.text)
+    assert facts.title.endswith("· Sentry-Image") and "<" not in facts.title and facts.h1 == 1
+    assert facts.external == []  # no CDN: the service must work offline
+    for control in facts.controls:  # radios sit inside their <label>; every other control has a label for its id
+        assert control.get("type") == "radio" or control.get("id") in facts.labels, control

@@ -168,7 +168,7 @@ def test_teams_see_only_their_own_submissions_and_rows_rank_best_first(client: T
     inverted = {i: 1.0 - v for i, v in perfect.items()}
     for token, preds in ((alpha, inverted), (beta, perfect), (alpha, perfect)):
         client.post("/api/v1/leaderboard/benchmarks/bench/submissions", headers={"X-Team-Token": token},
-                    files={"file": ("p.csv", predictions_csv(preds))})
+                    files={"file": ("p.csv", predictions_csv(preds))}, data={"method": "<script>alert(1)</script>"})
     mine = client.get("/api/v1/leaderboard/submissions", headers={"X-Team-Token": beta}).json()
     assert [s["name"] for s in mine] == ["beta"]
     assert client.get("/api/v1/leaderboard/submissions").status_code == 401
@@ -177,6 +177,8 @@ def test_teams_see_only_their_own_submissions_and_rows_rank_best_first(client: T
     ranking = [(r["rank"], r["name"], r["metrics"]["overall"]["auc"]) for r in rows]
     assert ranking == [(1, "beta", 1.0), (2, "alpha", 1.0)]
     assert "file_sha256" not in str(rows) and "team_id" not in str(rows)
+    page = client.get("/leaderboard").text
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # team text is escaped
 
 
 def test_evaluation_report_is_imported_as_a_marked_row(client: TestClient) -> None:

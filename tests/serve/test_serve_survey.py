@@ -111,6 +111,9 @@ def test_export_and_totals_are_for_the_admin(client: TestClient) -> None:
     assert (totals["sessions"], totals["finished_sessions"], totals["answers"], totals["pool_images"]) == (2, 1, 9, 32)
     page = client.post("/admin", data={"token": ADMIN})
     assert page.status_code == 200 and '<dd data-testid="answers">9</dd>' in page.text
+    assert "<title>Admin · Sentry-Image</title>" in page.text
+    exported = client.post("/admin/export.csv", data={"token": ADMIN})
+    assert exported.headers["content-type"].startswith("text/csv") and exported.text == resp.text
     assert client.post("/admin", data={"token": "wrong"}).status_code == 401
 
 

@@ -2,7 +2,8 @@
 
 The pool comes from a manifest CSV with columns ``path,label,generator`` and optionally ``category``; paths are
 relative to the manifest's folder; ``label`` is ``real``/``ai`` (``fake``, ``0``/``1`` also accepted). Rows
-without a category count as ``uncategorized``. ``../shared/data/manifest.csv`` works as it is.
+without a category count as ``uncategorized``; real photos all count as the generator ``camera``.
+``../shared/data/manifest.csv`` works as it is (it has no category column).
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def read_pool(source: Path) -> list[PoolRow]:
             if label is None:
                 raise ValueError(f"{manifest}:{line}: label must be real or ai, got {rec.get('label')!r}")
             category = (rec.get("category") or "").strip().lower() or UNCATEGORIZED
-            generator = (rec.get("generator") or "").strip() or ("camera" if label == 0 else "unknown")
+            # Photos group as one "camera" generator (manifests may say camera:<make model>); the image key in the
+            # export still leads back to the manifest row.
+            generator = "camera" if label == 0 else (rec.get("generator") or "").strip() or "unknown"
             key = rec["path"].strip()
             rows.append(PoolRow(key, (manifest.parent / key).resolve(), label, category, generator))
     return rows
