@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serve_helpers import ADMIN, create_team, id_truth, predictions_csv, register_benchmark
+from serve_helpers import ADMIN, benchmark_files, create_team, id_truth, predictions_csv, register_benchmark
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from sentry_image.serve.app import create_app
@@ -99,8 +99,8 @@ def test_submission_is_scored_on_hidden_labels_with_rounded_aggregates(client: T
 
 
 def test_small_subsets_are_not_reported(client: TestClient) -> None:
-    # 8 images: subsets of 4 are under min_slice_size=10, so only the overall block comes back.
-    truth = register_benchmark(client, slug="tiny", n=8)
+    # 12 images: subsets and slices of 6 are under min_slice_size=10, so only the overall block comes back.
+    truth = register_benchmark(client, slug="tiny", n=12)
     token = create_team(client, "alpha")
     ids = list(id_truth(client, "tiny", truth))
     body = client.post("/api/v1/leaderboard/benchmarks/tiny/submissions", headers={"X-Team-Token": token},
@@ -203,11 +203,15 @@ def test_evaluation_report_is_imported_as_a_marked_row(client: TestClient) -> No
 
 
 def test_registration_refuses_mismatched_labels_and_leaves_nothing(sqlite_client: TestClient) -> None:
-    files = [("labels", ("l.csv", b"file,label,subset\na.png,ai,x\nb.png,real,x\n")),
-             ("images", ("a.png", b"\x89PNG not really"))]
+    images, labels_csv, _ = benchmark_files(12)
+    files = [("labels", ("l.csv", labels_csv)), *[("images", img) for img in images[:-1]]]
     resp = sqlite_client.post("/api/v1/leaderboard/benchmarks", headers={"X-Admin-Token": ADMIN}, files=files,
                               data={"slug": "bad", "title": "Bad"})
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "labels_mismatch"
+    few = sqlite_client.post("/api/v1/leaderboard/benchmarks", headers={"X-Admin-Token": ADMIN},
+                             files=[("labels", ("l.csv", labels_csv)), *[("images", img) for img in images[:2]]],
+                             data={"slug": "few", "title": "Few"})
+    assert few.status_code == 422 and few.json()["error"]["code"] == "too_few_images"
     assert sqlite_client.get("/api/v1/leaderboard/benchmarks").json() == []
     register_benchmark(sqlite_client)
     again = sqlite_client.post("/api/v1/leaderboard/benchmarks", headers={"X-Admin-Token": ADMIN},

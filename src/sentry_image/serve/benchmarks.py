@@ -64,6 +64,8 @@ def register_benchmark(session: Session, settings: Settings, *, slug: str, title
         raise ApiError(422, "invalid_slug", "slug: 2-63 characters of a-z, 0-9 and '-'")
     if session.scalar(select(Benchmark).where(Benchmark.slug == slug)) is not None:
         raise ApiError(409, "benchmark_exists", f"a benchmark named {slug} exists")
+    if len(images) < settings.min_slice_size:  # the overall score of a tiny set would give its labels away
+        raise ApiError(422, "too_few_images", f"a benchmark needs at least {settings.min_slice_size} images")
     labels = _read_labels(labels_csv)
     names = [name for name, _ in images]
     if len(set(names)) != len(names) or set(names) != set(labels):
