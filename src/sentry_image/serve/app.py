@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from ..detect import load_detector
+from ..detect import load_detector, resolve_model
 from .db import make_engine, migrate, session_factory
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
@@ -98,6 +98,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
     """Run the service with uvicorn until interrupted (``sentry-image serve``)."""
     import uvicorn
 
+    resolve_model(settings.model)  # a missing checkpoint is one clear line here, not a traceback in the lifespan
     limit_malloc_arenas()
     # A server's own progress (migrations, pool scoring at start-up) belongs in its log, next to uvicorn's lines.
     logging.getLogger("sentry_image").setLevel(logging.INFO)

@@ -1,0 +1,1 @@
+"""One router per resource: health, detect, leaderboard, survey, and the server-rendered pages."""
