@@ -96,6 +96,7 @@ def test_submission_is_scored_on_hidden_labels_with_rounded_aggregates(client: T
     assert body["remaining_today"] == 4
     row = _rows(client)[0]
     assert row["name"] == "alpha" and row["method"] == "rnd" and row["metrics"]["overall"]["auc"] == overall["auc"]
+    assert row["submitted_at"].endswith("+00:00")  # the same on SQLite (naive storage) and PostgreSQL
 
 
 def test_small_subsets_are_not_reported(client: TestClient) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .errors import ApiError
-from .models import Benchmark, BenchmarkImage, Submission, Team
+from .models import Benchmark, BenchmarkImage, Submission, Team, iso_utc
 from .scoring import SubmissionError, parse_predictions, score
 from .settings import Settings
 
@@ -203,7 +203,7 @@ def add_report(session: Session, bench: Benchmark, report: dict[str, Any]) -> Su
 
 def public_row(sub: Submission) -> dict[str, Any]:
     """A leaderboard row: name, method, date and the rounded aggregates (no file, no predictions)."""
-    return {"name": sub.name, "method": sub.method, "source": sub.source, "submitted_at": sub.created_at.isoformat(),
+    return {"name": sub.name, "method": sub.method, "source": sub.source, "submitted_at": iso_utc(sub.created_at),
             "threshold": sub.threshold, "metrics": sub.metrics}
 
 

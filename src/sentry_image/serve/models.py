@@ -17,6 +17,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 with the UTC offset: SQLite hands back naive datetimes (stored in UTC), PostgreSQL aware ones."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 class Base(DeclarativeBase):
     """Declarative base; ``Base.metadata`` is what the migrations are checked against."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from .errors import ApiError
-from .models import SurveyAnswer, SurveyItem, SurveySession
+from .models import SurveyAnswer, SurveyItem, SurveySession, iso_utc
 
 BINS = 10
 EXPORT_COLUMNS = ("session", "position", "image", "label", "category", "generator", "answer", "confidence",
@@ -88,7 +88,7 @@ def export_rows(session: Session) -> Iterator[str]:
     for ans, item in session.execute(query).yield_per(500):
         writer.writerow([ans.session_id, ans.position, item.key, "ai" if item.label else "real", item.category,
                          item.generator, "ai" if ans.answer else "real", ans.confidence, int(ans.correct),
-                         ans.response_ms, ans.answered_at.isoformat(), item.detector_model,
+                         ans.response_ms, iso_utc(ans.answered_at), item.detector_model,
                          item.detector_probability])
         yield buf.getvalue()
         buf.seek(0)

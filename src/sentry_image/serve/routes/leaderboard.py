@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from .. import benchmarks as svc
 from ..deps import AdminDep, SessionDep, SettingsDep, TeamDep
 from ..errors import ApiError
+from ..models import iso_utc
 from ..scoring import SubmissionError, import_report
 
 router = APIRouter(prefix="/api/v1/leaderboard", tags=["leaderboard"])
@@ -26,7 +27,7 @@ class TeamIn(BaseModel):
 
 def _bench_info(bench: Any) -> dict[str, Any]:
     return {"slug": bench.slug, "title": bench.title, "description": bench.description,
-            "image_count": bench.image_count, "created_at": bench.created_at.isoformat()}
+            "image_count": bench.image_count, "created_at": iso_utc(bench.created_at)}
 
 
 @router.get("/benchmarks")
