@@ -1,0 +1,1 @@
+"""Training: the recorded command that produces the shipped default detector (:mod:`.default`)."""
