@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import PngImagePlugin
 from serve_helpers import bomb_png
 
 from builders import image_bytes, noise_image
@@ -114,6 +115,7 @@ def test_demo_page_shows_probability_verdict_and_meaning(sqlite_client: TestClie
     assert "No content credentials, watermark or generator notes were found" in result.text
     broken = sqlite_client.post("/", files={"file": ("x.txt", b"not an image")})
     assert "Could not check this file" in broken.text and "not_an_image" in broken.text
+    assert "No content credentials" not in broken.text  # nothing was read, so nothing is claimed about marks
 
 
 class _PageFacts(HTMLParser):
@@ -157,3 +159,14 @@ def test_pages_are_accessible_and_offline(sqlite_client: TestClient, path: str) 
     assert facts.external == []  # no CDN: the service must work offline
     for control in facts.controls:  # radios sit inside their <label>; every other control has a label for its id
         assert control.get("type") == "radio" or control.get("id") in facts.labels, control
+
+
+def test_demo_page_says_when_the_files_own_marks_decide(sqlite_client: TestClient) -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x48, Model: sdxl")
+    png = image_bytes(noise_image((64, 48), seed=9), pnginfo=info)
+    row = sqlite_client.post("/api/v1/detect", files={"file": ("gen.png", png)}).json()["verdicts"][0]
+    assert row["verdict"] == "ai-generated" and row["decided_by"] == "provenance:metadata"
+    page = sqlite_client.post("/", files={"file": ("gen.png", png, "image/png")}).text
+    assert "Likely AI-generated" in page and "The file itself carries a mark of its origin" in page
+    assert "points to AI generation (strong evidence)" in page

@@ -7,9 +7,12 @@ from typing import Any
 SIGNAL_NAMES = {
     "c2pa": "Content Credentials (C2PA): a signed record, written by the app or camera, of how the file was made",
     "watermark": "An invisible watermark of the kind Stable Diffusion's reference code hides in its images",
-    "metadata": "Notes a generator left inside the file (PNG text, EXIF or XMP fields)",
+    "metadata": "Metadata inside the file (PNG text, EXIF or XMP fields), where generators leave notes",
     "exif": "Camera information (EXIF), which anyone can edit",
 }
+SAYS = {"ai-generated": "points to AI generation", "real": "points to a real photo",
+        "none": "says nothing about the origin"}
+WEIGHT = {"strong": "strong evidence", "weak": "weak evidence: easy to forge", "info": "context only"}
 HEADLINES = {
     "ai-generated": ("Likely AI-generated", "ai"),
     "real": ("Likely a real photo", "real"),
@@ -36,6 +39,7 @@ def explain(verdict: dict[str, Any]) -> dict[str, Any]:
     else:
         meaning = (f"The detector looked only at the pixels and estimates a {percent}% chance that they were made by "
                    "an AI generator. It is a statistical judgement, not proof: check the source of the image too.")
-    evidence = [{"what": SIGNAL_NAMES.get(s["name"], s["name"]), "says": s["hint"], "strength": s["strength"],
-                 "details": s["evidence"]} for s in verdict.get("signals", [])]
+    evidence = [{"what": SIGNAL_NAMES.get(s["name"], s["name"]), "says": SAYS.get(s["hint"], s["hint"]),
+                 "strength": WEIGHT.get(s["strength"], s["strength"]), "details": s["evidence"]}
+                for s in verdict.get("signals", [])]
     return {"headline": headline, "tone": tone, "meaning": meaning, "evidence": evidence, "percent": percent}
