@@ -7,6 +7,7 @@ import logging
 import math
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -159,6 +160,10 @@ def test_daily_limit_is_per_team(make_settings: Callable[..., Settings], db_url:
         assert third.status_code == 429 and third.json()["error"]["code"] == "daily_limit"
         assert send(beta) == 201
         assert len(c.get("/api/v1/leaderboard/submissions", headers={"X-Team-Token": alpha}).json()) == 2
+        gamma = create_team(c, "gamma")
+        with ThreadPoolExecutor(6) as pool:  # parallel uploads must not slip past the limit together
+            codes = sorted(pool.map(lambda _: send(gamma), range(6)))
+        assert codes == [201, 201, 429, 429, 429, 429]
 
 
 def test_teams_see_only_their_own_submissions_and_rows_rank_best_first(client: TestClient) -> None:

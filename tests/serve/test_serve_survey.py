@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -79,6 +80,9 @@ def test_sessions_are_balanced_random_and_answers_cannot_be_changed(client: Test
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
     assert client.get("/api/v1/survey/sessions/nope").json()["error"]["code"] == "session_not_found"
     assert client.get(f"/api/v1/survey/sessions/{sid}").json()["answered"] == 1
+    with ThreadPoolExecutor(4) as pool:  # racing requests for one position: the database keeps exactly one
+        codes = sorted(r.status_code for r in pool.map(lambda a: _answer(client, sid, 1, a), ["ai", "real"] * 2))
+    assert codes == [201, 409, 409, 409]
 
 
 def test_results_compare_with_crowd_and_detector_per_category_and_generator(client: TestClient) -> None:

@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 import shutil
+import threading
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 LABEL_COLUMNS = ("file", "label", "subset")
 _LABELS = {"real": 0, "0": 0, "ai": 1, "fake": 1, "1": 1}
+_QUOTA_LOCK = threading.Lock()
 _MEDIA = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"), "WEBP": ("image/webp", ".webp"),
           "GIF": ("image/gif", ".gif"), "TIFF": ("image/tiff", ".tif"), "BMP": ("image/bmp", ".bmp")}
 
@@ -166,11 +168,7 @@ def submit(session: Session, settings: Settings, bench: Benchmark, team: Team, d
     """Score a predictions CSV. A refused file changes nothing and does not count against the daily limit."""
     if not 0.0 <= threshold <= 1.0:
         raise ApiError(422, "invalid_threshold", "threshold must lie in [0, 1]")
-    # Lock the team's row so two parallel uploads cannot both pass the daily limit (PostgreSQL; SQLite serialises).
-    session.execute(select(Team.id).where(Team.id == team.id).with_for_update())
-    if submissions_today(session, team) >= settings.submissions_per_day:
-        session.rollback()
-        raise ApiError(429, "daily_limit", f"at most {settings.submissions_per_day} submissions per team per UTC day")
+    _check_quota(session, settings, team)  # early and cheap: no parsing for a team already at its limit
     images = session.execute(select(BenchmarkImage.public_id, BenchmarkImage.label, BenchmarkImage.subset,
                                     BenchmarkImage.slice).where(BenchmarkImage.benchmark_id == bench.id)).all()
     try:
@@ -184,10 +182,22 @@ def submit(session: Session, settings: Settings, bench: Benchmark, team: Team, d
     row = Submission(benchmark_id=bench.id, team_id=team.id, name=team.name, method=method.strip()[:200],
                      source="team", threshold=threshold, auc=metrics["overall"]["auc"], metrics=metrics,
                      file_sha256=hashlib.sha256(data).hexdigest())
-    session.add(row)
-    session.commit()
+    # Count and insert as one step, so parallel uploads cannot all pass the limit: the row lock covers several
+    # server processes on PostgreSQL, the thread lock one process on SQLite (which ignores FOR UPDATE).
+    with _QUOTA_LOCK:
+        session.rollback()  # a fresh transaction: the count must see the other uploads' commits
+        session.execute(select(Team.id).where(Team.id == team.id).with_for_update())
+        _check_quota(session, settings, team)
+        session.add(row)
+        session.commit()
     log.info("submission %d scored for team %d on %s", row.id, team.id, bench.slug)
     return row
+
+
+def _check_quota(session: Session, settings: Settings, team: Team) -> None:
+    if submissions_today(session, team) >= settings.submissions_per_day:
+        session.rollback()
+        raise ApiError(429, "daily_limit", f"at most {settings.submissions_per_day} submissions per team per UTC day")
 
 
 def add_report(session: Session, bench: Benchmark, report: dict[str, Any]) -> Submission:
