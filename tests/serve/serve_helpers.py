@@ -23,9 +23,9 @@ from typing import Any
 from PIL import Image, PngImagePlugin
 
 from builders import image_bytes, noise_image
+from sentry_image.serve.questionnaire import CATEGORIES
 
 ADMIN = "test-admin-token-123"
-CATEGORIES = ("animal", "flower", "humans", "landscape", "woman", "man", "record", "object")
 AI_GENERATORS = ("sdxl", "midjourney-v6")
 AI_TEXT = "Steps: 20, Sampler: Euler a, Model: sdxl"  # generator metadata the survey must never show
 
