@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 import torch
-from sentry_image.inputs import iter_inputs
 
 from sentry_image import load_detector
 from sentry_image.imaging import load_image
+from sentry_image.inputs import iter_inputs
 from sentry_image.models import preprocess
 
 EXTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".avif", ".gif"}
