@@ -250,7 +250,8 @@ def fuse(prob: float | None, signals: list[Signal], threshold: float,
 
 
 def load_detector(model: str | Path | None = None, *, threshold: float | None = None, provenance: bool = True,
-                  max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> Detector:
+                  max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  backend: str = "torch") -> Detector:
     """Load a detector: the shipped default (``None``), a shipped checkpoint by name, or a checkpoint folder.
 
     Works offline: the default's weights ship inside the package.
@@ -260,8 +261,16 @@ def load_detector(model: str | Path | None = None, *, threshold: float | None = 
         threshold: override the checkpoint's threshold (disables the uncertain band).
         provenance: read C2PA, watermark and metadata evidence (on by default).
         max_bytes, max_pixels: per-image limits; larger inputs are rejected as ``too_large`` before decoding.
+        backend: ``torch``, or ``onnx`` for onnxruntime on the CPU (``model`` may then also be a ``.onnx`` file
+            written by ``sentry-image export onnx``; needs the ``scale`` extra).
     """
-    folder = resolve_model(model)
-    net, calibration, config = load_checkpoint(folder)
+    if backend == "onnx":
+        from .scale.onnx_runtime import load_onnx  # lazy: onnxruntime is an optional extra
+
+        net, calibration, config = load_onnx(model)
+    elif backend == "torch":
+        net, calibration, config = load_checkpoint(resolve_model(model))
+    else:
+        raise ValueError(f"unknown backend {backend!r}: expected 'torch' or 'onnx'")
     return Detector(net, calibration, config, threshold=threshold, provenance=provenance,
                     max_bytes=max_bytes, max_pixels=max_pixels)
