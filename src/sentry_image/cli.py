@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from .cli_data import data_app
+from .cli_scale import Backend, export_app, score_batch
 
 app = typer.Typer(
     name="sentry-image",
@@ -29,6 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(export_app, name="export")
+app.command("score-batch")(score_batch)
 err = Console(stderr=True)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -137,6 +140,8 @@ def detect(
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
                                                  help="Progress bar on stderr (default: when stderr is a terminal).")]
     = None,
+    backend: Annotated[Backend, typer.Option(help="Inference runtime: torch, or onnx (onnxruntime on the CPU; "
+                                                  "--model may then name a .onnx file).")] = Backend.torch,
 ) -> None:
     """Judge each image: probability it is AI-generated, verdict, and the evidence."""
     from .detect import load_detector
@@ -144,8 +149,8 @@ def detect(
     from .models.checkpoint import CheckpointError
 
     try:
-        detector = load_detector(model, threshold=threshold, provenance=provenance)
-    except (CheckpointError, ValueError) as exc:
+        detector = load_detector(model, threshold=threshold, provenance=provenance, backend=str(backend))
+    except (CheckpointError, ValueError, ImportError) as exc:
         raise _usage_error(str(exc)) from None
     writer = _Writer(fmt, sys.stdout)
     failed = 0
