@@ -21,6 +21,7 @@ from rich.table import Table
 
 from .cli_data import data_app
 from .cli_scale import Backend, export_app, score_batch
+from .cli_train import eval_cmd, leaderboard_cmd, train_cmd
 
 app = typer.Typer(
     name="sentry-image",
@@ -30,6 +31,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data_app, name="data")
+app.command("train")(train_cmd)
+app.command("eval")(eval_cmd)
+app.command("leaderboard")(leaderboard_cmd)
 app.add_typer(export_app, name="export")
 app.command("score-batch")(score_batch)
 err = Console(stderr=True)

@@ -1,0 +1,116 @@
+"""``sentry-image train``, ``eval`` and ``leaderboard``: thin wrappers over train.run and evaluate.
+
+Exit codes follow the CLI contract: 0 success, 2 usage error (bad config key or type, missing data or model).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+err = Console(stderr=True)
+EXIT_USAGE = 2
+
+
+def _usage(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _log_to_console() -> None:
+    # per-epoch metrics are logged by the library; main() installs the handler, this lets them through
+    logging.getLogger("sentry_image").setLevel(logging.INFO)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, disable=not err.is_terminal)
+
+
+def train_cmd(
+    config: Annotated[Path | None, typer.Argument(help="YAML config (configs/train/*.yaml); omit for defaults.")]
+    = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. optim.epochs=3",
+                                                          show_default=False)] = None,
+) -> None:
+    """Train a detector from a config (defaults < YAML < key=value); writes a checkpoint folder.
+
+    Under torchrun (``torchrun --nproc-per-node N -m sentry_image.cli train CONFIG``) the processes share the
+    global ``optim.batch_size``.
+    """
+    from .train.config import ConfigError, load_config
+    from .train.run import train
+
+    if config is not None and "=" in config.name and not config.exists():
+        overrides, config = [str(config), *(overrides or [])], None  # only overrides were given
+    try:
+        cfg = load_config(config, overrides or [])
+    except ConfigError as exc:
+        raise _usage(str(exc)) from None
+    if not cfg.data.manifest or not Path(cfg.data.manifest).exists():
+        raise _usage(f"data.manifest: {cfg.data.manifest!r} is not a manifest file or folder")
+    _log_to_console()
+    with _progress() as bar:
+        task = bar.add_task("training", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        out = train(cfg, on_step=step)
+    err.print(f"checkpoint: {out}")
+
+
+
+
+
+def eval_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint folder or shipped checkpoint name.")],
+    data: Annotated[Path, typer.Option("--data", help="Manifest CSV or folder with real/ and ai/.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.json, report.md, report.html, plots.")],
+    suite: Annotated[str, typer.Option("--suite", help="Degradation suite: clean or robustness.")] = "robustness",
+    split: Annotated[str, typer.Option("--split", help="all, or a role of the source-grouped split (test).")]
+    = "all",
+    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the source-grouped split.")] = 0,
+    subset_key: Annotated[str, typer.Option("--subset-key", help="Row column naming the subset: family or "
+                                                                 "generator.")] = "family",
+) -> None:
+    """Evaluate a checkpoint with the MPBench protocol per subset x degradation; write JSON, Markdown, HTML."""
+    from .evaluate.protocol import SUITES, evaluate_checkpoint
+    from .evaluate.report import write_report
+    from .models.checkpoint import CheckpointError
+
+    if suite not in SUITES:
+        raise _usage(f"--suite: unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    if not data.exists():
+        raise _usage(f"--data: {data} does not exist")
+    _log_to_console()
+    try:
+        report = evaluate_checkpoint(model, data, suite=suite, split=split, split_seed=split_seed,
+                                     subset_key=subset_key)
+    except (CheckpointError, ValueError) as exc:
+        raise _usage(str(exc)) from None
+    paths = write_report(report, out)
+    overall = report.results["clean"]["all"]
+    err.print(f"clean AUC {overall.get('auc', float('nan')):.3f}, accuracy {overall['accuracy']['overall']:.3f} "
+              f"on {overall['n']} images; wrote {', '.join(str(p) for p in paths)}")
+
+
+def leaderboard_cmd(
+    reports: Annotated[list[Path], typer.Argument(help="report.json files written by eval.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for leaderboard.md and leaderboard.json.")]
+    = Path("results"),
+) -> None:
+    """Regenerate the results table from evaluation reports (never edited by hand)."""
+    from .evaluate.report import write_leaderboard
+
+    missing = [str(p) for p in reports if not p.is_file()]
+    if missing:
+        raise _usage(f"no such report: {', '.join(missing)}")
+    for path in write_leaderboard(reports, out):
+        err.print(f"wrote {path}")
+__all__ = ["eval_cmd", "leaderboard_cmd", "train_cmd"]

@@ -1,0 +1,208 @@
+"""The training loop: plain PyTorch, AMP on CUDA, DDP under ``torchrun``, resumable from the last epoch.
+
+Determinism is by construction so that N processes reproduce one: the shuffle comes from a
+:class:`~torch.utils.data.DistributedSampler` seeded by ``seed + epoch`` (with one replica it is the same
+permutation), and each sample's augmentation from ``Random(seed:epoch:index)``, never from a process-wide stream.
+Rank ``r`` of ``N`` takes indices ``r, r+N, ...``, so the union of the N local batches of step k is exactly the
+one-process batch k, and DDP's gradient average equals the one-process mean when the local batches are equal.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from PIL import Image, ImageOps
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from ..data import degrade
+from ..data.manifest import ManifestRow
+from ..imaging import ImageError, load_image
+from ..models.base import DetectorModel, PreprocessConfig, preprocess
+from .config import AugmentConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+STATE = "train_state.pt"
+Item = tuple[torch.Tensor, int, bool]
+
+
+def _degrade_cfg(aug: AugmentConfig) -> degrade.AugmentConfig:
+    return degrade.AugmentConfig(
+        p_jpeg=aug.p_jpeg, jpeg_quality=(aug.jpeg_quality[0], aug.jpeg_quality[1]), p_resize=aug.p_resize,
+        scale=(aug.scale[0], aug.scale[1]), p_blur=aug.p_blur, blur_sigma=(aug.blur_sigma[0], aug.blur_sigma[1]),
+        p_noise=aug.p_noise, noise_sigma=(aug.noise_sigma[0], aug.noise_sigma[1]))
+
+
+def train_view(image: Image.Image, cfg: PreprocessConfig, aug: AugmentConfig, rng: random.Random) -> torch.Tensor:
+    """One training tensor ``[3, crop, crop]``: degradation chain, the model's resize, a random crop, a flip."""
+    if aug.enabled:
+        image = degrade.augment(image, rng, _degrade_cfg(aug))
+    if cfg.resize_short is not None:
+        image = degrade.resize(image, short_side=cfg.resize_short)
+    # a random window instead of the centre: more distinct views of each image for the same decode cost
+    image = degrade.crop(image, cfg.crop_size, rng=rng)
+    if aug.hflip and rng.random() < 0.5:
+        image = ImageOps.mirror(image)
+    return preprocess(image, replace(cfg, resize_short=None, num_crops=1))[0]
+
+
+class TrainDataset(Dataset[Item]):
+    """Training views of manifest rows; a row whose image does not decode yields a masked zero tensor."""
+
+    def __init__(self, rows: Sequence[ManifestRow], cfg: PreprocessConfig, aug: AugmentConfig, seed: int) -> None:
+        self.rows, self.cfg, self.aug, self.seed, self.epoch = list(rows), cfg, aug, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Item:
+        row = self.rows[index]
+        rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
+        try:
+            return train_view(load_image(row.path).rgb, self.cfg, self.aug, rng), int(row.label), True
+        except ImageError as exc:
+            log.warning("skipping %s: %s", row.rel_path, exc)
+            return torch.zeros(3, self.cfg.crop_size, self.cfg.crop_size), int(row.label), False
+
+
+@dataclass
+class DistInfo:
+    """Process-group facts of this process (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> DistInfo:
+    """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1): NCCL on GPUs, gloo on CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def set_trainable(model: DetectorModel, freeze_backbone: bool) -> list[nn.Parameter]:
+    """Parameters to optimise; with ``freeze_backbone`` only those of ``model.head`` (the probe's head)."""
+    if freeze_backbone:
+        head = getattr(model, "head", None)
+        if not isinstance(head, nn.Module):
+            raise ValueError(f"{model.registry_name}: freeze_backbone needs a model with a .head module")
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in head.parameters():
+            p.requires_grad_(True)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _set_mode(model: DetectorModel, freeze_backbone: bool) -> None:
+    model.train()
+    if freeze_backbone:  # a frozen backbone keeps its batch-norm statistics and has no dropout
+        model.eval()
+        getattr(model, "head").train()  # noqa: B009 - checked in set_trainable
+
+
+def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out: Path,
+        on_step: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Train ``model`` in place on ``rows`` per ``cfg``; returns per-epoch metrics (resumed epochs included)."""
+    info = init_distributed()
+    opt_cfg = cfg.optim
+    if opt_cfg.batch_size % info.world:
+        raise ValueError(f"optim.batch_size {opt_cfg.batch_size} is not divisible by {info.world} processes")
+    local_batch = opt_cfg.batch_size // info.world
+    cuda = torch.cuda.is_available()
+    device = torch.device(f"cuda:{info.local_rank}" if cuda else "cpu")
+    model.to(device)
+    params = set_trainable(model, cfg.model.freeze_backbone)
+    if opt_cfg.optimizer == "sgd":
+        optimizer: torch.optim.Optimizer = torch.optim.SGD(params, lr=opt_cfg.lr, momentum=0.9,
+                                                           weight_decay=opt_cfg.weight_decay)
+    elif opt_cfg.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(params, lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
+    else:
+        raise ValueError(f"optim.optimizer: unknown optimizer {opt_cfg.optimizer!r} (adamw or sgd)")
+    dataset = TrainDataset(rows, model.preprocess_cfg, cfg.augment, cfg.seed)
+    sampler: DistributedSampler[Item] = DistributedSampler(dataset, num_replicas=info.world, rank=info.rank,
+                                                           shuffle=True, seed=cfg.seed)
+    loader = DataLoader(dataset, batch_size=local_batch, sampler=sampler, num_workers=cfg.data.num_workers)
+    steps = max(1, len(loader)) * opt_cfg.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    use_amp = cuda and opt_cfg.amp
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    start, history = 0, []
+    state_path = out / STATE
+    if cfg.resume and state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start, history = int(state["epoch"]), list(state["history"])
+        log.info("resumed from %s after epoch %d", state_path, start)
+    net: nn.Module = model
+    if info.world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if cuda else None)
+    for epoch in range(start, opt_cfg.epochs):
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        _set_mode(model, cfg.model.freeze_backbone)
+        t0 = time.perf_counter()
+        totals = torch.zeros(4, dtype=torch.float64)  # loss sum, correct, used, skipped
+        for step, (x, y, ok) in enumerate(loader):
+            x, yf, mask = x.to(device), y.float().to(device), ok.float().to(device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                logits = net(x).float()
+            losses = nn.functional.binary_cross_entropy_with_logits(logits, yf, reduction="none")
+            loss = (losses * mask).sum() / mask.sum().clamp_min(1.0)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            with torch.no_grad():
+                totals += torch.tensor([float((losses * mask).sum()), float((((logits > 0).float() == yf).float()
+                                        * mask).sum()), float(mask.sum()), float((1 - mask).sum())],
+                                       dtype=torch.float64)
+            if on_step is not None:
+                on_step(step + 1, len(loader))
+        if info.world > 1:
+            dist.all_reduce(totals)
+        seconds = time.perf_counter() - t0
+        used = max(1.0, float(totals[2]))
+        record = {"epoch": epoch + 1, "loss": float(totals[0]) / used, "train_accuracy": float(totals[1]) / used,
+                  "images": int(totals[2]), "skipped": int(totals[3]), "seconds": round(seconds, 3),
+                  "images_per_s": round(used / max(seconds, 1e-9), 2), "lr": scheduler.get_last_lr()[0]}
+        history.append(record)
+        log.info("epoch %d/%d: loss %.4f acc %.3f (%d images, %d skipped, %.1f s)", epoch + 1, opt_cfg.epochs,
+                 record["loss"], record["train_accuracy"], record["images"], record["skipped"], seconds)
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            tmp = state_path.with_suffix(".tmp")
+            torch.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history,
+                        "config": asdict(cfg)}, tmp)
+            tmp.replace(state_path)  # atomic: an interrupted save never leaves a half-written state
+    model.to("cpu")
+    return history
+
+
+__all__ = ["STATE", "DistInfo", "TrainDataset", "fit", "init_distributed", "set_trainable", "train_view"]
