@@ -46,7 +46,7 @@ def train_cmd(
     from .train.config import ConfigError, load_config
     from .train.run import train
 
-    if config is not None and "=" in config.name and not config.exists():
+    if config is not None and "=" in str(config) and not config.exists():
         overrides, config = [str(config), *(overrides or [])], None  # only overrides were given
     try:
         cfg = load_config(config, overrides or [])

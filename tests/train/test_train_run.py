@@ -1,0 +1,95 @@
+"""train(config) end to end on generated images: checkpoint, calibration, resume, broken rows, CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from sentry_image.cli import app
+from sentry_image.models import load_checkpoint
+from sentry_image.train.config import load_config
+from sentry_image.train.loop import STATE
+from sentry_image.train.run import train
+
+
+def _cfg(manifest: Path, out: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return load_config(None, [f"data.manifest={manifest}", f"out={out}", "model.args={width: 4}",
+                              "optim.batch_size=4", "optim.lr=0.01", *extra])
+
+
+def test_train_writes_a_calibrated_checkpoint(tiny_manifest: Path, tmp_path: Path) -> None:
+    out = train(_cfg(tiny_manifest, tmp_path / "run", "optim.epochs=2"))
+    _model, calibration, config = load_checkpoint(out)
+    assert config["architecture"] == "test_tiny_cnn" and config["args"] == {"width": 4}
+    assert [h["epoch"] for h in config["training"]["history"]] == [1, 2]
+    assert calibration.method.startswith("temperature") and "calibration split" in calibration.fitted_on
+    assert config["metrics"]["calibration_split"]["n"] == config["split"]["calibration"]["images"]
+    assert (out / "train_config.yaml").is_file()
+    assert load_config(out / "train_config.yaml").optim.epochs == 2
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tiny_manifest: Path, tmp_path: Path) -> None:
+    full = train(_cfg(tiny_manifest, tmp_path / "full", "optim.epochs=2", "calibrate=false"))
+    part = tmp_path / "part"
+    calls: list[int] = []
+
+    def killed_in_epoch_two(step: int, total: int) -> None:
+        calls.append(step)
+        if len(calls) > total:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tiny_manifest, part, "optim.epochs=2", "calibrate=false"), on_step=killed_in_epoch_two)
+    assert torch.load(part / STATE, weights_only=False)["epoch"] == 1
+    resumed = train(_cfg(tiny_manifest, part, "optim.epochs=2", "calibrate=false"))
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    history = json.loads((resumed / "config.json").read_text())["training"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_broken_image_is_skipped_and_counted(tiny_manifest: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(tiny_manifest.parent, data)
+    for p in sorted(data.rglob("*.png")):
+        p.write_bytes(b"not an image")  # break every image: all are skipped, none is fatal
+        break
+    cfg = _cfg(data / "manifest.csv", tmp_path / "run", "data.fractions=[1.0, 0.0, 0.0]", "calibrate=false")
+    config = json.loads((train(cfg) / "config.json").read_text())
+    history = config["training"]["history"][0]
+    assert history["skipped"] == 1 and history["images"] == 31
+
+
+def test_cli_trains_and_rejects_a_bad_key_before_any_work(tiny_manifest: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    bad = runner.invoke(app, ["train", f"data.manifest={tiny_manifest}", f"out={tmp_path / 'x'}", "optim.lrr=1"])
+    assert bad.exit_code == 2 and "optim.lrr" in bad.output and not (tmp_path / "x").exists()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{manifest: {tiny_manifest}}}\nmodel: {{args: {{width: 4}}}}\n")
+    ok = runner.invoke(app, ["train", str(cfg), f"out={tmp_path / 'ok'}", "optim.batch_size=8"])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "ok" / "model.safetensors").is_file()
+
+
+def test_a_frozen_backbone_only_moves_the_head(tiny_manifest: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    out = train(_cfg(tiny_manifest, tmp_path / "probe", "model.freeze_backbone=true", "calibrate=false"))
+    from sentry_image.models import create_detector
+
+    torch.manual_seed(0)
+    fresh = create_detector("test_tiny_cnn", width=4).state_dict()
+    trained = load_file(str(out / "model.safetensors"))
+    assert all(torch.equal(fresh[k], trained[k]) for k in fresh if not k.startswith("head."))
+    assert not torch.equal(fresh["head.weight"], trained["head.weight"])
+
+
+@pytest.mark.parametrize("override", ["optim.optimizer=lion"])
+def test_unknown_optimizer_is_refused(tiny_manifest: Path, tmp_path: Path, override: str) -> None:
+    with pytest.raises(ValueError, match="lion"):
+        train(_cfg(tiny_manifest, tmp_path / "x", override))
