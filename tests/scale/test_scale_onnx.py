@@ -1,0 +1,108 @@
+"""ONNX export and the onnxruntime backend: same probabilities as torch, metadata in the file, dynamic batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from builders import write_image
+from sentry_image import load_detector
+from sentry_image.cli import app
+from sentry_image.models import Calibration, create_detector, list_detectors, save_checkpoint
+from sentry_image.scale.onnx_export import METADATA_KEY, export_onnx
+from sentry_image.scale.onnx_runtime import load_onnx, make_session
+
+TOLERANCE = 1e-4  # on calibrated probabilities, as promised in the README
+
+
+def _checkpoint(name: str, folder: Path) -> Path:
+    torch.manual_seed(0)
+    model = create_detector(name)
+    calibration = Calibration(temperature=0.7, bias=0.3, threshold=0.45, uncertain_band=(0.4, 0.5), method="test")
+    return save_checkpoint(model, folder, calibration=calibration, name=f"ckpt-{name}", version="3")
+
+
+def _images(folder: Path) -> list[Path]:
+    # Sizes below, at and above the crop, portrait and landscape: padding, resizing and cropping all run.
+    sizes = [(40, 40), (64, 48), (97, 131), (300, 200), (33, 500)]
+    return [write_image(folder / f"i{k}.png", size=s, seed=k) for k, s in enumerate(sizes)]
+
+
+@pytest.mark.parametrize("name", list_detectors("test_*"))
+def test_onnx_probabilities_match_torch_for_every_test_detector(name: str, tmp_path: Path) -> None:
+    ckpt = _checkpoint(name, tmp_path / "ckpt")
+    report = export_onnx(ckpt, tmp_path / "m.onnx")
+    assert report.max_prob_diff < TOLERANCE
+    images = _images(tmp_path / "img")
+    torch_rows = [v.to_dict() for v in load_detector(ckpt).detect_many(images, batch_size=3)]
+    onnx_rows = [v.to_dict() for v in load_detector(report.path, backend="onnx").detect_many(images, batch_size=3)]
+    for t, o in zip(torch_rows, onnx_rows, strict=True):
+        assert t["error"] is None and o["error"] is None
+        assert abs(t["ai_probability"] - o["ai_probability"]) < TOLERANCE
+        assert (o["verdict"], o["model"], o["threshold"]) == (t["verdict"], t["model"], t["threshold"])
+
+
+def test_export_records_preprocessing_and_calibration_and_keeps_the_batch_dynamic(tiny_ckpt: Path,
+                                                                                  tmp_path: Path) -> None:
+    path = export_onnx(tiny_ckpt, tmp_path / "tiny.onnx").path
+    proto = onnx.load(path)
+    stored = json.loads({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
+    config = json.loads((tiny_ckpt / "config.json").read_text())
+    assert stored["preprocessing"] == config["preprocessing"]
+    assert stored["calibration"] == config["calibration"]
+    assert stored["onnx"]["int8"] is False
+    session = make_session(path)
+    for batch in (1, 7):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 32, 32), dtype=np.float32)
+        assert session.run(None, {"pixels": x})[0].shape == (batch,)
+
+
+def test_backend_onnx_exports_a_checkpoint_folder_in_memory(tiny_ckpt: Path, tmp_path: Path) -> None:
+    image = write_image(tmp_path / "a.png", size=(64, 64))
+    from_folder = load_detector(tiny_ckpt, backend="onnx").detect(image)
+    from_torch = load_detector(tiny_ckpt).detect(image)
+    assert from_folder.ai_probability == pytest.approx(from_torch.ai_probability, abs=TOLERANCE)
+
+
+def test_int8_export_is_marked_and_gives_probabilities(tiny_ckpt: Path, tmp_path: Path) -> None:
+    report = export_onnx(tiny_ckpt, tmp_path / "q.onnx", int8=True)
+    net, _, config = load_onnx(report.path)
+    assert config["onnx"]["int8"] is True and report.int8
+    logits = net(torch.zeros(3, 3, 32, 32))
+    assert logits.shape == (3,) and torch.isfinite(logits).all()
+
+
+def test_foreign_onnx_file_and_unknown_backend_are_refused(tiny_ckpt: Path, tmp_path: Path) -> None:
+    path = export_onnx(tiny_ckpt, tmp_path / "plain.onnx").path
+    proto = onnx.load(path)
+    del proto.metadata_props[:]
+    onnx.save(proto, tmp_path / "foreign.onnx")
+    with pytest.raises(ValueError, match="not written by"):
+        load_onnx(tmp_path / "foreign.onnx")
+    with pytest.raises(ValueError, match="unknown backend"):
+        load_detector(tiny_ckpt, backend="tensorrt")
+    with pytest.raises(ValueError, match=r"\.onnx"):
+        export_onnx(tiny_ckpt, tmp_path / "model.bin")
+
+
+def test_cli_export_then_detect_with_backend_onnx(tiny_ckpt: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "cli.onnx"
+    exported = runner.invoke(app, ["export", "onnx", "--model", str(tiny_ckpt), "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    image = write_image(tmp_path / "b.jpg", size=(80, 60), quality=90)
+    rows = {}
+    for backend, model in (("torch", tiny_ckpt), ("onnx", out)):
+        result = runner.invoke(app, ["detect", str(image), "--format", "jsonl", "--no-provenance",
+                                     "--backend", backend, "--model", str(model)])
+        assert result.exit_code == 0, result.output
+        rows[backend] = json.loads(result.stdout.splitlines()[0])
+    assert rows["onnx"]["ai_probability"] == pytest.approx(rows["torch"]["ai_probability"], abs=TOLERANCE)
+    missing = runner.invoke(app, ["detect", str(image), "--backend", "onnx", "--model", str(tmp_path / "no.onnx")])
+    assert missing.exit_code == 2 and "no such ONNX file" in missing.output
