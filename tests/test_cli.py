@@ -102,3 +102,11 @@ def test_models_lists_registry_as_json() -> None:
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert "test_tiny_cnn" in {a["name"] for a in data["architectures"]}
+
+
+def test_piped_table_never_folds_long_file_names(ckpt: Path, tmp_path: Path) -> None:
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / ("and-another-one-" * 4)
+    image = write_image(deep / "long-file-name-that-must-stay-whole.png")
+    res = run("detect", str(image), "--model", str(ckpt))
+    assert res.returncode == 0, res.stderr
+    assert str(image) in res.stdout

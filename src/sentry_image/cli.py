@@ -93,7 +93,10 @@ class _Writer:
         if self.fmt is OutputFormat.json:
             self.out.write("\n]\n" if self.count else "]\n")
         elif self.fmt is OutputFormat.table:
-            Console(file=self.out, width=160 if not self.out.isatty() else None).print(_table(self.rows))
+            # Piped output has no terminal width: make it wide enough that no file name is folded.
+            longest = max((len(r["path"]) for r in self.rows), default=0)
+            width = None if self.out.isatty() else max(160, longest + 100)
+            Console(file=self.out, width=width).print(_table(self.rows))
         self.out.flush()
 
 
