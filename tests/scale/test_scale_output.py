@@ -1,0 +1,110 @@
+"""score-batch without Ray: what INPUT is, the Parquet parts, resume bookkeeping, and the two common failures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from scale_helpers import image_folder
+
+from sentry_image.data.manifest import read_manifest
+from sentry_image.data.shard import write_shards
+from sentry_image.scale.batch_inputs import ScaleError, file_items, open_input, shard_samples
+from sentry_image.scale.parquet_out import (
+    SCHEMA,
+    check_run_record,
+    completed_paths,
+    count_rows,
+    part_name,
+    remove_temporaries,
+    write_part,
+)
+from sentry_image.scale.ray_setup import check_reachable, import_ray
+from sentry_image.types import Verdict
+
+
+def test_input_kind_is_decided_by_what_input_is(tmp_path: Path) -> None:
+    image_folder(tmp_path / "imgs", 3)
+    (tmp_path / "m.csv").write_text("path,label\nimgs/img0000.jpg,real\n")
+    assert open_input(tmp_path / "imgs").kind == "folder"
+    assert open_input(tmp_path / "m.csv").kind == "manifest"
+    rows = read_manifest(tmp_path / "m.csv")
+    shards = open_input(write_shards(rows, tmp_path / "shards").out)
+    assert shards.kind == "shards" and shards.samples == 1 and len(shards.shards) == 1
+    with pytest.raises(ScaleError, match="no such"):
+        open_input(tmp_path / "missing")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ScaleError, match="expected a folder"):
+        open_input(tmp_path / "notes.txt")
+
+
+def test_names_are_absolute_so_a_resume_from_elsewhere_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    image_folder(tmp_path / "imgs", 4)
+    monkeypatch.chdir(tmp_path)
+    names = list(file_items(open_input("imgs")))
+    assert len(names) == 4 and all(isinstance(n, str) and Path(n).is_absolute() for n in names)
+
+
+def test_shard_samples_are_named_by_their_recorded_path(tmp_path: Path) -> None:
+    image_folder(tmp_path / "imgs", 2)
+    (tmp_path / "m.csv").write_text("path,label\nimgs/img0000.jpg,real\nimgs/nested/img0001.jpg,ai\n")
+    shard = write_shards(read_manifest(tmp_path / "m.csv"), tmp_path / "shards").shards[0]
+    samples = list(shard_samples(shard))
+    assert sorted(s["path"] for s in samples) == ["imgs/img0000.jpg", "imgs/nested/img0001.jpg"]
+    assert all(s["data"][:2] == b"\xff\xd8" and s["error"] == "" for s in samples)
+    shard.write_bytes(shard.read_bytes()[:700])  # cut inside the first sample
+    broken = list(shard_samples(shard))
+    assert broken[-1]["error"].startswith("unreadable shard")
+
+
+def _row(path: str, *, failed: bool = False) -> dict[str, object]:
+    if failed:
+        return Verdict.failed(path, "not_an_image", "nope", model="m@1").to_dict()
+    return {"path": path, "ai_probability": 0.5, "verdict": "uncertain", "threshold": 0.5, "model": "m@1",
+            "signals": [{"name": "exif", "hint": "real", "evidence": "Canon", "strength": "weak"}],
+            "decided_by": "model", "reasons": ["r"], "error": None,
+            "image": {"format": "PNG", "width": 2, "height": 2, "mode": "RGB", "frames": 1, "bytes": 9,
+                      "jpeg_quality": None, "orientation": None}}
+
+
+def test_parts_keep_one_schema_and_are_named_by_their_content(tmp_path: Path) -> None:
+    first = write_part(tmp_path, [_row("a"), _row("b", failed=True)])
+    only_errors = write_part(tmp_path, [_row("c", failed=True)])
+    assert pq.read_schema(only_errors).equals(SCHEMA) and pq.read_schema(first).equals(SCHEMA)
+    assert first.name == part_name(["a", "b"])
+    assert write_part(tmp_path, [_row("a"), _row("b", failed=True)]) == first  # a retried batch overwrites itself
+    assert completed_paths(tmp_path) == {"a", "b", "c"}
+    assert count_rows(tmp_path) == (3, 2)
+    assert not list(tmp_path.glob(".*"))  # no temporary left behind
+
+
+def test_a_broken_part_or_temporary_is_dropped_so_its_images_are_scored_again(tmp_path: Path) -> None:
+    write_part(tmp_path, [_row("a")])
+    bad = tmp_path / "part-0000.parquet"
+    bad.write_bytes(b"PAR1 half written")
+    (tmp_path / ".part-x.parquet.123.tmp").write_bytes(b"half")
+    assert remove_temporaries(tmp_path) == 1
+    assert completed_paths(tmp_path) == {"a"} and not bad.exists()
+
+
+def test_resuming_with_another_model_is_refused(tmp_path: Path) -> None:
+    check_run_record(tmp_path, {"model": "a@1", "backend": "torch", "batch_size": 4})
+    # The same model on onnxruntime gives the same scores; the first run's batches are kept (same part names).
+    resumed = check_run_record(tmp_path, {"model": "a@1", "backend": "onnx", "batch_size": 32})
+    assert resumed == {"model": "a@1", "backend": "onnx", "batch_size": 4}
+    with pytest.raises(ValueError, match="another --out"):
+        check_run_record(tmp_path, {"model": "b@2", "backend": "torch", "batch_size": 4})
+
+
+def test_unreachable_address_and_missing_ray_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ScaleError, match=r"cannot reach a Ray cluster at '127\.0\.0\.1:1'"):
+        check_reachable("127.0.0.1:1", timeout=2)
+    with pytest.raises(ScaleError, match="cannot reach"):
+        check_reachable("ray://127.0.0.1:1", timeout=2)
+    with pytest.raises(ScaleError, match="bad Ray address"):
+        check_reachable("not an address")
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the scale extra looks like
+    with pytest.raises(ScaleError, match=r"sentry-image\[scale\]"):
+        import_ray()
