@@ -1,0 +1,187 @@
+"""The MPBench protocol per subset, times a robustness grid of degradations -> :class:`EvalReport`.
+
+Per subset (every AI subset against all real images of the evaluated rows, plus ``all``): accuracy on real, on
+AI and overall at the checkpoint's stored threshold, AUC, AP, EER, TPR at 1 % and 5 % FPR, ECE, Brier and n, from
+:mod:`.metrics`. Each degradation of :mod:`sentry_image.data.degrade` is applied alike to both classes, and the
+threshold is never refitted on the evaluated data (it comes from the calibration split, see :mod:`.calibrate`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data import degrade
+from ..data.manifest import ManifestRow, rows_hash
+from ..imaging import ImageError, load_image
+from ..models.base import Calibration, DetectorModel
+from .metrics import summary
+
+log = logging.getLogger(__name__)
+Degradation = Callable[[Image.Image], Image.Image]
+
+
+def _centre_crop(image: Image.Image) -> Image.Image:
+    w, h = image.size
+    return degrade.crop(image, (max(64, w // 2), max(64, h // 2)))
+
+
+CONDITIONS: dict[str, Degradation] = {
+    "clean": lambda im: im,
+    "jpeg95": lambda im: degrade.jpeg(im, 95),
+    "jpeg75": lambda im: degrade.jpeg(im, 75),
+    "jpeg50": lambda im: degrade.jpeg(im, 50),
+    "resize0.5": lambda im: degrade.resize(im, 0.5),
+    "resize2": lambda im: degrade.resize(im, 2.0),
+    "blur1": lambda im: degrade.blur(im, 1.0),
+    "crop_centre": _centre_crop,
+    "noise5": lambda im: degrade.noise(im, 5.0, rng=random.Random(0)),
+    "format_matched": degrade.format_matched,
+}
+SUITES: dict[str, tuple[str, ...]] = {"clean": ("clean",), "robustness": tuple(CONDITIONS)}
+
+
+@dataclass
+class EvalReport:
+    """Everything one evaluation measured; the canonical JSON from which tables and pages are rendered.
+
+    Attributes:
+        model: ``name@version`` of the checkpoint; checkpoint: its folder; architecture, num_parameters,
+            preprocessing, calibration: copied from its ``config.json``.
+        data: what was evaluated (source, split, subset key, row count and hash, skipped rows).
+        suite, conditions: the degradation suite and its conditions, in order.
+        results: ``results[condition][subset]`` -> metrics summary.
+        predictions: per evaluated row: path, label, subset, and ``p[condition]`` calibrated probabilities.
+        throughput: clean-pass images per second (decode + preprocessing + forward, one image at a time).
+    """
+
+    model: str
+    checkpoint: str
+    architecture: str
+    num_parameters: int
+    preprocessing: dict[str, Any]
+    calibration: dict[str, Any]
+    data: dict[str, Any]
+    suite: str
+    conditions: list[str]
+    results: dict[str, dict[str, dict[str, Any]]]
+    predictions: dict[str, Any] = field(default_factory=dict)
+    throughput: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EvalReport:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def subset_of(row: ManifestRow, key: str) -> str:
+    """The row's subset under ``key`` (``family``, ``generator``, ``source`` or any manifest column)."""
+    value = getattr(row, key, None) if key in ("family", "generator", "source") else row.fields.get(key)
+    return str(value or "unknown")
+
+
+def subset_masks(labels: np.ndarray, subsets: Sequence[str]) -> dict[str, np.ndarray]:
+    """``all`` plus one mask per AI subset: that subset's AI images and every real image (MPBench pairs)."""
+    real = labels == 0
+    masks = {"all": np.ones_like(real)}
+    for name in sorted({s for s, y in zip(subsets, labels, strict=True) if y == 1}):
+        masks[name] = real | (np.asarray(subsets) == name) & (labels == 1)
+    return masks
+
+
+@torch.inference_mode()
+def score_conditions(model: DetectorModel, calibration: Calibration, rows: Sequence[ManifestRow],
+                     conditions: Sequence[str], on_row: Callable[[], None] | None = None
+                     ) -> tuple[list[int], dict[str, np.ndarray], list[dict[str, str]], float]:
+    """Calibrated probabilities per condition for the rows that decode; also the skipped rows and the
+    clean-pass seconds (decode + degrade + preprocess + forward)."""
+    model.eval()
+    kept: list[int] = []
+    probs: dict[str, list[float]] = {c: [] for c in conditions}
+    skipped: list[dict[str, str]] = []
+    clean_seconds = 0.0
+    for i, row in enumerate(rows):
+        t0 = time.perf_counter()
+        try:
+            image = load_image(row.path).rgb
+        except ImageError as exc:
+            skipped.append({"path": row.rel_path, "error": f"{exc.code}: {exc.message}"})
+            continue
+        kept.append(i)
+        for name in conditions:
+            logit = model.logits_for_images([CONDITIONS[name](image)])
+            probs[name].append(float(calibration.probability(logit)[0]))
+            if name == "clean":
+                clean_seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+        if on_row is not None:
+            on_row()
+    return kept, {c: np.asarray(v) for c, v in probs.items()}, skipped, clean_seconds
+
+
+def evaluate(model: DetectorModel, calibration: Calibration, rows: Sequence[ManifestRow], *, suite: str = "robustness",
+             subset_key: str = "family", on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run the protocol; returns the ``results``, ``predictions``, ``throughput`` and skip record of a report."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    conditions = list(SUITES[suite])
+    kept, probs, skipped, seconds = score_conditions(model, calibration, rows, conditions, on_row)
+    used = [rows[i] for i in kept]
+    labels = np.array([int(r.label) for r in used], dtype=np.int64)
+    subsets = [subset_of(r, subset_key) for r in used]
+    masks = subset_masks(labels, subsets)
+    results = {c: {name: summary(labels[m], probs[c][m], calibration.threshold) for name, m in masks.items()}
+               for c in conditions}
+    predictions = {"path": [r.rel_path for r in used], "label": labels.tolist(), "subset": subsets,
+                   "p": {c: [round(float(x), 6) for x in probs[c]] for c in conditions}}
+    throughput = {"images_per_s": round(len(used) / max(seconds, 1e-9), 2), "torch_threads": torch.get_num_threads()}
+    return {"conditions": conditions, "results": results, "predictions": predictions, "throughput": throughput,
+            "skipped": skipped, "rows_sha256": rows_hash(used)}
+
+
+def evaluate_checkpoint(model_ref: str | Path, data: str | Path, *, suite: str = "robustness", split: str = "all",
+                        split_seed: int | None = None, subset_key: str = "family",
+                        on_row: Callable[[], None] | None = None) -> EvalReport:
+    """Load a checkpoint (folder or shipped name), pick the rows of ``data`` (``split``: ``all`` or a role of
+    the source-grouped split) and run :func:`evaluate`. Refuses a test split that shares sources with training."""
+    from ..detect import resolve_model
+    from ..models.checkpoint import load_checkpoint
+    from ..train.run import make_splits, read_rows
+
+    folder = resolve_model(str(model_ref))
+    model, calibration, config = load_checkpoint(folder)
+    rows = read_rows(data)
+    recorded = config.get("split", {})
+    if split != "all":
+        fractions = config.get("training", {}).get("config", {}).get("data", {}).get("fractions", [0.6, 0.2, 0.2])
+        seed = recorded.get("seed", 0) if split_seed is None else split_seed
+        rows = list(make_splits(rows, fractions, seed)[split].rows)
+        trained_on = set(recorded.get("train", {}).get("groups", []))
+        overlap = trained_on & {r.folder for r in rows}
+        if overlap:
+            raise ValueError(f"the {split} split shares sources with the checkpoint's training split: "
+                             f"{sorted(overlap)[:5]} (use the seed it was trained with)")
+    log.info("evaluating %s on %d images (%s suite)", folder, len(rows), suite)
+    out = evaluate(model, calibration, rows, suite=suite, subset_key=subset_key, on_row=on_row)
+    return EvalReport(
+        model=f"{config.get('name')}@{config.get('version')}", checkpoint=str(model_ref),
+        architecture=config["architecture"], num_parameters=int(sum(p.numel() for p in model.parameters())),
+        preprocessing=config["preprocessing"], calibration=config["calibration"],
+        data={"source": str(data), "split": split, "subset_key": subset_key, "n": len(out["predictions"]["label"]),
+              "rows_sha256": out["rows_sha256"], "skipped": out["skipped"]},
+        suite=suite, conditions=out["conditions"], results=out["results"], predictions=out["predictions"],
+        throughput=out["throughput"])
+
+
+__all__ = ["CONDITIONS", "SUITES", "EvalReport", "evaluate", "evaluate_checkpoint", "subset_masks", "subset_of"]

@@ -1,0 +1,214 @@
+"""Render an :class:`EvalReport`: canonical JSON, Markdown, a self-contained HTML page and matplotlib plots.
+
+Everything here is generated from the JSON (never edited by hand): the plots are ROC curves per subset on the
+clean condition, a reliability diagram, and a subset x degradation heatmap of accuracy at the stored threshold
+and of AUC. :func:`write_leaderboard` turns several reports into one results table.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .metrics import roc_curve
+from .protocol import EvalReport
+
+SHOWN = ("auc", "ap", "eer", "tpr_at_fpr_0_01", "tpr_at_fpr_0_05", "ece", "brier")
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
+
+
+def metric_table(report: EvalReport, condition: str = "clean") -> list[list[str]]:
+    """Header + one row per subset: n, accuracies at the stored threshold, threshold-free metrics."""
+    rows = [["subset", "n (real/AI)", "acc real", "acc AI", "acc", *SHOWN]]
+    for subset, m in report.results[condition].items():
+        acc = m["accuracy"]
+        rows.append([subset, f"{m['n']} ({m['n_real']}/{m['n_ai']})", _fmt(acc["real"]), _fmt(acc["fake"]),
+                     _fmt(acc["overall"]), *(_fmt(m.get(k)) for k in SHOWN)])
+    return rows
+
+
+def grid_table(report: EvalReport, metric: str) -> list[list[str]]:
+    """Header + one row per subset, one column per condition (``metric``: ``auc`` or ``accuracy``)."""
+    subsets = list(report.results[report.conditions[0]])
+    rows = [["subset", *report.conditions]]
+    for s in subsets:
+        cells = [report.results[c][s].get(metric) for c in report.conditions]
+        rows.append([s, *(_fmt(v["overall"] if isinstance(v, dict) else v) for v in cells)])
+    return rows
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])
+
+
+def to_markdown(report: EvalReport) -> str:
+    cal = report.calibration
+    return "\n\n".join([
+        f"# Evaluation of {report.model} ({report.architecture})",
+        f"Data: `{report.data['source']}`, split `{report.data['split']}`, {report.data['n']} images "
+        f"({len(report.data['skipped'])} skipped), subsets by `{report.data['subset_key']}`. Threshold "
+        f"{cal['threshold']:.3f} from: {cal.get('fitted_on') or 'not recorded'}. {report.num_parameters:,} "
+        f"parameters; {report.throughput.get('images_per_s', 0):.1f} images/s on this CPU "
+        f"({report.throughput.get('torch_threads')} threads).",
+        "## Clean images", _markdown_table(metric_table(report)),
+        "## AUC per subset x degradation", _markdown_table(grid_table(report, "auc")),
+        "## Accuracy at the stored threshold per subset x degradation", _markdown_table(grid_table(report, "accuracy")),
+    ]) + "\n"
+
+
+def plot_figures(report: EvalReport, out: Path) -> list[Path]:
+    """ROC per subset, reliability diagram and heatmaps as PNG files in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display here; and never a GUI backend inside a library call
+    import matplotlib.pyplot as plt
+
+    pred = report.predictions
+    y = np.asarray(pred["label"])
+    p = np.asarray(pred["p"]["clean"])
+    subsets = np.asarray(pred["subset"])
+    paths = []
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, res in report.results["clean"].items():
+        mask = np.ones_like(y, dtype=bool) if name == "all" else (y == 0) | ((subsets == name) & (y == 1))
+        if "auc" in res:
+            fpr, tpr, _ = roc_curve(y[mask], p[mask])
+            ax.plot(fpr, tpr, label=f"{name} (AUC {res['auc']:.3f})", lw=2 if name == "all" else 1)
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set(xlabel="false-positive rate (real called AI)", ylabel="true-positive rate", title="ROC, clean images")
+    ax.legend(fontsize=7, loc="lower right")
+    paths.append(_save(fig, out / "roc.png"))
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    edges = np.linspace(0, 1, 11)
+    bins = np.minimum((p * 10).astype(int), 9)
+    centres = [(edges[b] + edges[b + 1]) / 2 for b in range(10) if (bins == b).any()]
+    freq = [y[bins == b].mean() for b in range(10) if (bins == b).any()]
+    counts = [int((bins == b).sum()) for b in range(10) if (bins == b).any()]
+    ax.bar(centres, freq, width=0.09, alpha=0.7, label="share AI in bin")
+    for c, f, n in zip(centres, freq, counts, strict=True):
+        ax.annotate(str(n), (c, f), ha="center", va="bottom", fontsize=7)
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="perfect calibration")
+    ax.set(xlabel="predicted probability (AI)", ylabel="observed share of AI images", xlim=(0, 1), ylim=(0, 1.05),
+           title=f"Reliability, clean (ECE {report.results['clean']['all']['ece']:.3f})")
+    ax.legend(fontsize=8, loc="upper left")
+    paths.append(_save(fig, out / "reliability.png"))
+
+    for metric in ("accuracy", "auc"):
+        table = grid_table(report, metric)
+        values = np.array([[float(v) if v != "-" else np.nan for v in r[1:]] for r in table[1:]])
+        fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(report.conditions), 0.9 + 0.45 * len(values)))
+        im = ax.imshow(values, vmin=0.0 if metric == "accuracy" else 0.5, vmax=1.0, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(report.conditions)), report.conditions, rotation=40, ha="right", fontsize=8)
+        ax.set_yticks(range(len(values)), [r[0] for r in table[1:]], fontsize=8)
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
+        fig.colorbar(im, ax=ax, fraction=0.03)
+        ax.set_title(f"{'accuracy at stored threshold' if metric == 'accuracy' else 'AUC'}: subset x degradation")
+        paths.append(_save(fig, out / f"heatmap_{metric}.png"))
+    return paths
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def to_html(report: EvalReport, images: Sequence[Path]) -> str:
+    """A single page with every image inlined (base64), readable offline and attachable as one file."""
+    figs = "".join(f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
+                   f'{base64.b64encode(p.read_bytes()).decode()}"></figure>' for p in images)
+    md = to_markdown(report).split("\n\n")
+    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;"
+             "text-align:right}td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em}"
+             "img{max-width:100%}")
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(md[0][2:])}</title>"
+            f"<style>{style}</style></head><body><h1>{html.escape(md[0][2:])}</h1><p>{html.escape(md[1])}</p>"
+            f"<h2>Clean images</h2>{_html_table(metric_table(report))}<h2>Plots</h2>{figs}"
+            f"<h2>AUC per subset x degradation</h2>{_html_table(grid_table(report, 'auc'))}"
+            f"<h2>Accuracy at the stored threshold</h2>{_html_table(grid_table(report, 'accuracy'))}</body></html>\n")
+
+
+def write_report(report: EvalReport, out: str | Path) -> list[Path]:
+    """Write ``report.json`` (canonical), ``report.md``, the PNG plots and ``report.html`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    js = out / "report.json"
+    js.write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n")
+    md = out / "report.md"
+    md.write_text(to_markdown(report))
+    images = plot_figures(report, out)
+    page = out / "report.html"
+    page.write_text(to_html(report, images))
+    return [js, md, page, *images]
+
+
+def read_report(path: str | Path) -> EvalReport:
+    return EvalReport.from_dict(json.loads(Path(path).read_text()))
+
+
+def preprocessing_summary(pre: dict[str, Any]) -> str:
+    """``resize 256 -> crop 224`` or ``native, crop 224`` (xN crops)."""
+    text = (f"resize {pre['resize_short']} -> " if pre.get("resize_short") else "native, ") + f"crop {pre['crop_size']}"
+    return text + (f" x{pre['num_crops']}" if pre.get("num_crops", 1) > 1 else "")
+
+
+def leaderboard_rows(reports: Sequence[EvalReport]) -> list[dict[str, Any]]:
+    """One row per report, best clean AUC first; the mean and worst AUC are over the degraded conditions."""
+    rows = []
+    for r in reports:
+        clean = r.results["clean"]["all"]
+        degraded = [float(r.results[c]["all"]["auc"]) for c in r.conditions
+                    if c != "clean" and r.results[c]["all"].get("auc") is not None]
+        rows.append({"model": r.model, "architecture": r.architecture, "parameters": r.num_parameters,
+                     "preprocessing": preprocessing_summary(r.preprocessing), "data": r.data["source"],
+                     "split": r.data["split"], "n": clean["n"], "auc": clean.get("auc"), "ap": clean.get("ap"),
+                     "accuracy": clean["accuracy"]["overall"],
+                     "auc_format_matched": r.results.get("format_matched", {}).get("all", {}).get("auc"),
+                     "auc_mean_degraded": float(np.mean(degraded)) if degraded else None,
+                     "auc_worst_degraded": float(np.min(degraded)) if degraded else None,
+                     "images_per_s": r.throughput.get("images_per_s")})
+    return sorted(rows, key=lambda row: -(row["auc"] or 0.0))
+
+
+def write_leaderboard(paths: Sequence[str | Path], out: str | Path) -> list[Path]:
+    """Regenerate ``leaderboard.json`` and ``leaderboard.md`` in ``out`` from report JSON files."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = leaderboard_rows([read_report(p) for p in paths])
+    js = out / "leaderboard.json"
+    js.write_text(json.dumps({"sources": [str(p) for p in paths], "rows": rows}, indent=1) + "\n")
+    cols = ["model", "architecture", "parameters", "preprocessing", "n", "auc", "ap", "accuracy",
+            "auc_format_matched", "auc_mean_degraded", "auc_worst_degraded", "images_per_s"]
+    table = [cols] + [[f"{v:,}" if k == "parameters" else (_fmt(v) if isinstance(v, float) or v is None else str(v))
+                       for k, v in ((c, row[c]) for c in cols)] for row in rows]
+    md = out / "leaderboard.md"
+    md.write_text("# Results (generated by `sentry-image leaderboard`; do not edit)\n\n" + _markdown_table(table)
+                  + "\n\nAUC columns: all subsets pooled; degraded = the robustness grid without the clean condition;"
+                  " images/s: decode + preprocessing + forward, one image at a time, on the evaluating CPU.\n")
+    return [js, md]
+
+
+__all__ = ["grid_table", "leaderboard_rows", "metric_table", "plot_figures", "read_report", "to_html", "to_markdown",
+           "write_leaderboard", "write_report"]
