@@ -58,7 +58,8 @@ def test_shipped_checkpoint_loads_and_scores_quickly() -> None:
     assert config["metrics"]["test"]["auc"] > 0.5 and "training_data_sha256" in config
     start = time.perf_counter()
     probs = calibration.probability(model.logits_for_images(_images()))
-    assert time.perf_counter() - start < 5.0
+    # generous: a guard against a pathological slowdown, not a benchmark (CI machines are shared and noisy)
+    assert time.perf_counter() - start < 30.0
     assert probs.shape == (2,) and ((probs >= 0) & (probs <= 1)).all()
     low, high = calibration.uncertain_band
     assert low <= calibration.threshold <= high
