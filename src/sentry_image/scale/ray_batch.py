@@ -1,10 +1,11 @@
 """``score-batch`` on Ray Data: an actor pool scores batches and writes each as a Parquet part; resumable.
 
-Flow: the driver lists the input (file names, or shard files that reader tasks expand into samples), drops the
-names already in OUT, and streams the rest through ``map_batches`` to a fixed pool of :class:`BatchScorer`
-actors. Each actor loads the detector once, scores a batch with the same pipeline as ``detect`` (decode,
-provenance, preprocessing, model, calibration, fusion; a bad image is an error row), writes the batch's part and
-returns a one-row summary the driver turns into progress. Killing the run loses only the batches in flight.
+Flow: the driver lists the input (file names, or shard files that reader tasks expand into samples), groups it
+into chunks of ``batch_size`` by position (the same groups on every run of one OUT), drops the names already in
+OUT, and streams the chunks through ``map_batches`` to a fixed pool of :class:`BatchScorer` actors. Each actor
+loads the detector once, scores a chunk with the same pipeline as ``detect`` (decode, provenance, preprocessing,
+model, calibration, fusion; a bad image is an error row), writes the chunk's part and returns a one-row summary
+the driver turns into progress. Killing the run loses only the chunks in flight.
 
 Ray is started locally unless an address is given; with a cluster, INPUT and OUT must be on storage every node
 sees under the same path.
