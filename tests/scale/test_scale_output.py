@@ -90,7 +90,9 @@ def test_a_broken_part_or_temporary_is_dropped_so_its_images_are_scored_again(tm
 
 
 def test_resuming_with_another_model_is_refused(tmp_path: Path) -> None:
+    check_run_record(tmp_path, {"model": "z@9", "backend": "torch", "batch_size": 8})  # nothing scored: replaced
     check_run_record(tmp_path, {"model": "a@1", "backend": "torch", "batch_size": 4})
+    write_part(tmp_path, [_row("a")])
     # The same model on onnxruntime gives the same scores; the first run's batches are kept (same part names).
     resumed = check_run_record(tmp_path, {"model": "a@1", "backend": "onnx", "batch_size": 32})
     assert resumed == {"model": "a@1", "backend": "onnx", "batch_size": 4}

@@ -113,7 +113,7 @@ def check_run_record(out: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     that a worker of the killed run was still writing lands in the same part as its re-run, never beside it.
     """
     path = Path(out) / RUN_RECORD
-    if path.is_file():
+    if path.is_file() and parts(out):  # a record without parts (a run that never started scoring) binds nothing
         previous: dict[str, Any] = json.loads(path.read_text())
         if previous.get("model") != record.get("model"):
             raise ValueError(f"{out} holds scores from model {previous.get('model')!r}, not {record.get('model')!r}: "
