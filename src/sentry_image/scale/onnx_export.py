@@ -102,6 +102,8 @@ def quantize_int8(model_bytes: bytes) -> bytes:
         root.setLevel(logging.ERROR)
         try:
             quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        except (ValueError, RuntimeError) as exc:  # e.g. a convolution whose weight is computed, not stored
+            raise ExportError(f"INT8 quantisation failed: {exc}") from exc
         finally:
             root.setLevel(level)
         quantized = onnx.load(dst)
