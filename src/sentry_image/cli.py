@@ -96,18 +96,20 @@ class _Writer:
             # Piped output has no terminal width: make it wide enough that no file name is folded.
             longest = max((len(r["path"]) for r in self.rows), default=0)
             width = None if self.out.isatty() else max(160, longest + 100)
-            Console(file=self.out, width=width).print(_table(self.rows))
+            Console(file=self.out, width=width).print(_table(self.rows, fold_names=width is None))
         self.out.flush()
 
 
 _STYLE = {"ai-generated": "bold red", "real": "bold green", "uncertain": "bold yellow"}
 
 
-def _table(rows: list[dict[str, Any]]) -> Table:
+def _table(rows: list[dict[str, Any]], fold_names: bool = True) -> Table:
     table = Table(show_lines=False)
-    for col, kw in (("file", {"overflow": "fold"}), ("verdict", {}), ("P(AI)", {"justify": "right"}),
+    longest = max((len(r["path"]) for r in rows), default=4)
+    name_style: dict[str, Any] = {"overflow": "fold"} if fold_names else {"no_wrap": True, "min_width": longest}
+    for col, kw in (("file", name_style), ("verdict", {}), ("P(AI)", {"justify": "right"}),
                     ("evidence", {"overflow": "fold"})):
-        table.add_column(col, **kw)  # type: ignore[arg-type]
+        table.add_column(col, **kw)
     for row in rows:
         if row["error"]:
             table.add_row(row["path"], "[red]error[/red]", "-", f"{row['error']['code']}: {row['error']['message']}")
