@@ -46,7 +46,8 @@ def test_report_metrics_agree_with_scikit_learn(eval_data: tuple[Path, Path]) ->
         assert res["brier"] == pytest.approx(brier_score_loss(y, p))
         threshold = report.calibration["threshold"]
         assert res["accuracy"]["real"] == pytest.approx(np.mean(p[y == 0] < threshold))
-    assert report.throughput["images_per_s"] > 0 and report.num_parameters > 0
+    assert report.throughput["images_per_s"] > 0 and report.throughput["forward_images_per_s"] > 0
+    assert report.num_parameters > 0
 
 
 def test_test_split_sharing_sources_with_training_is_refused(eval_data: tuple[Path, Path]) -> None:
