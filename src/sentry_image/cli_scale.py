@@ -102,7 +102,7 @@ def score_batch(
             summary = score_batch_run(input_path, out, options, on_progress=on_progress)
         except ScaleError as exc:
             raise _usage_error(str(exc)) from None
-    err.print(f"{summary.scored} scored this run ({summary.skipped} already in {out}), {summary.failed} failed; "
-              f"{summary.total_rows} rows in {out} ({summary.seconds:.1f} s, {summary.images_per_second:.1f} "
-              "images/s)", highlight=False)
+    err.print(f"{summary.scored} scored this run ({summary.skipped} were already in {out}) in {summary.seconds:.1f} s "
+              f"({summary.images_per_second:.1f} images/s); {out} holds {summary.total_rows} rows, "
+              f"{summary.failed} of them errors", highlight=False)
     raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
