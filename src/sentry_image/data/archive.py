@@ -232,7 +232,8 @@ def _inside(out_real: str, path: Path) -> bool:
     return real == out_real or real.startswith(out_real + os.sep)
 
 
-def _hash_file(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in chunks (archives, downloaded parts and shards can be gigabytes)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -408,10 +409,10 @@ def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, raw: PartsRea
             result.skipped += 1
             return
         if dest.exists() and not overwrite:
-            if _member_digest(src) != _hash_file(dest):
+            if _member_digest(src) != file_sha256(dest):
                 raise ArchiveError(f"{where}: {dest} exists with different content; not overwritten "
                                    "(move it away, or extract with overwrite)")
-            size, digest = member.size, _hash_file(dest)
+            size, digest = member.size, file_sha256(dest)
             result.adopted += 1
         else:
             size, digest = _copy_member(src, dest)

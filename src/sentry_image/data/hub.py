@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .archive import PART_RE
+from .archive import PART_RE, file_sha256
 from .subsets import REPO_ID, REPO_TYPE, Subset
 
 log = logging.getLogger(__name__)
@@ -246,19 +246,12 @@ def _download(remote: RemoteFile, commit: str, to: Path, dest: Path, *, repo_id:
     size = partial.stat().st_size
     if size != remote.size:
         raise FetchError(f"{remote.path}: received {size} of {remote.size} bytes; rerun to resume")
-    if remote.sha256 is not None and _sha256(partial) != remote.sha256:
+    if remote.sha256 is not None and file_sha256(partial) != remote.sha256:
         partial.unlink()  # corrupt beyond repair by resuming
         raise FetchError(f"{remote.path}: sha256 differs from the hub's; the partial file was removed, rerun")
     os.replace(partial, dest)
     return size - have
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fetch(subsets: Iterable[Subset], to: str | Path, *, revision: str = DEFAULT_REVISION, repo_id: str = REPO_ID,

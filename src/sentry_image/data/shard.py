@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .archive import file_sha256
 from .manifest import ManifestRow, rows_hash
 
 INDEX = "index.json"
@@ -88,7 +89,7 @@ def write_shards(rows: Sequence[ManifestRow], out: str | Path, *, max_samples: i
         fh.close()
         final = out / f"{prefix}-{len(result.shards):06d}.tar"
         os.replace(final.with_suffix(".tar.tmp"), final)
-        index.append({"name": final.name, "samples": count, "sha256": _sha256(final)})
+        index.append({"name": final.name, "samples": count, "sha256": file_sha256(final)})
         result.shards.append(final)
         tar = fh = None
 
@@ -120,13 +121,6 @@ def write_shards(rows: Sequence[ManifestRow], out: str | Path, *, max_samples: i
                                          "shards": index}, indent=2) + "\n")
     return result
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def list_shards(location: str | Path) -> list[Path]:
