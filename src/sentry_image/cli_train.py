@@ -78,6 +78,8 @@ def eval_cmd(
     split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the source-grouped split.")] = 0,
     subset_key: Annotated[str, typer.Option("--subset-key", help="Row column naming the subset: family or "
                                                                  "generator.")] = "family",
+    backend: Annotated[str, typer.Option("--backend", help="torch, or onnx (onnxruntime; --model may be a .onnx "
+                                                           "file).")] = "torch",
 ) -> None:
     """Evaluate a checkpoint with the MPBench protocol per subset x degradation; write JSON, Markdown, HTML."""
     from .evaluate.protocol import SUITES, evaluate_checkpoint
@@ -91,7 +93,7 @@ def eval_cmd(
     _log_to_console()
     try:
         report = evaluate_checkpoint(model, data, suite=suite, split=split, split_seed=split_seed,
-                                     subset_key=subset_key)
+                                     subset_key=subset_key, backend=backend)
     except (CheckpointError, ValueError) as exc:
         raise _usage(str(exc)) from None
     paths = write_report(report, out)

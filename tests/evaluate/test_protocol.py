@@ -90,3 +90,14 @@ def test_eval_and_leaderboard_commands(eval_data: tuple[Path, Path], tmp_path: P
     assert board["rows"] == leaderboard_rows([read_report(p) for p in reports])
     assert write_leaderboard(reports, tmp_path / "again")[1].read_text() == (tmp_path / "results" /
                                                                             "leaderboard.md").read_text()
+
+
+def test_onnx_backend_gives_the_same_report_as_torch(eval_data: tuple[Path, Path]) -> None:
+    manifest, ckpt = eval_data
+    torch_report = evaluate_checkpoint(ckpt, manifest, suite="clean")
+    onnx_report = evaluate_checkpoint(ckpt, manifest, suite="clean", backend="onnx")
+    assert onnx_report.num_parameters == torch_report.num_parameters
+    assert np.asarray(onnx_report.predictions["p"]["clean"]) == pytest.approx(
+        np.asarray(torch_report.predictions["p"]["clean"]), abs=1e-4)
+    with pytest.raises(ValueError, match="unknown backend"):
+        evaluate_checkpoint(ckpt, manifest, suite="clean", backend="tensorrt")

@@ -170,16 +170,25 @@ def measure_throughput(model: DetectorModel, repeats: int = 10, size: tuple[int,
 
 
 def evaluate_checkpoint(model_ref: str | Path, data: str | Path, *, suite: str = "robustness", split: str = "all",
-                        split_seed: int | None = None, subset_key: str = "family",
+                        split_seed: int | None = None, subset_key: str = "family", backend: str = "torch",
                         on_row: Callable[[], None] | None = None) -> EvalReport:
     """Load a checkpoint (folder or shipped name), pick the rows of ``data`` (``split``: ``all`` or a role of
-    the source-grouped split) and run :func:`evaluate`. Refuses a test split that shares sources with training."""
+    the source-grouped split) and run :func:`evaluate`. Refuses a test split that shares sources with training.
+
+    ``backend="onnx"`` scores with onnxruntime (``model_ref`` may then also be an exported ``.onnx`` file).
+    """
     from ..detect import resolve_model
     from ..models.checkpoint import load_checkpoint
     from ..train.run import make_splits, read_rows
 
-    folder = resolve_model(str(model_ref))
-    model, calibration, config = load_checkpoint(folder)
+    if backend == "onnx":
+        from ..scale.onnx_runtime import load_onnx
+
+        model, calibration, config = load_onnx(model_ref)
+    elif backend == "torch":
+        model, calibration, config = load_checkpoint(resolve_model(str(model_ref)))
+    else:
+        raise ValueError(f"unknown backend {backend!r}: torch or onnx")
     rows = read_rows(data)
     recorded = config.get("split", {})
     if split != "all":
@@ -191,12 +200,14 @@ def evaluate_checkpoint(model_ref: str | Path, data: str | Path, *, suite: str =
         if overlap:
             raise ValueError(f"the {split} split shares sources with the checkpoint's training split: "
                              f"{sorted(overlap)[:5]} (use the seed it was trained with)")
-    log.info("evaluating %s on %d images (%s suite)", folder, len(rows), suite)
+    log.info("evaluating %s on %d images (%s suite, %s)", model_ref, len(rows), suite, backend)
     out = evaluate(model, calibration, rows, suite=suite, subset_key=subset_key, on_row=on_row)
     out["throughput"]["forward_images_per_s"] = measure_throughput(model)
     return EvalReport(
         model=f"{config.get('name')}@{config.get('version')}", checkpoint=str(model_ref),
-        architecture=config["architecture"], num_parameters=int(sum(p.numel() for p in model.parameters())),
+        architecture=config["architecture"],
+        # an onnxruntime model has no torch parameters: the checkpoint recorded its count
+        num_parameters=int(config.get("num_parameters") or sum(p.numel() for p in model.parameters())),
         preprocessing=config["preprocessing"], calibration=config["calibration"],
         data={"source": str(data), "split": split, "subset_key": subset_key, "n": len(out["predictions"]["label"]),
               "rows_sha256": out["rows_sha256"], "skipped": out["skipped"]},
