@@ -181,12 +181,8 @@ class Detector:
         scorable = [p for p in batch if p.pixels is not None]
         probs: dict[int, float] = {}
         if scorable:
-            tensors = [p.pixels for p in scorable if p.pixels is not None]
-            counts = [t.shape[0] for t in tensors]
-            with torch.inference_mode():
-                logits = self.model(torch.cat(tensors)).float().reshape(-1)
-            per_image = torch.stack([chunk.mean() for chunk in torch.split(logits, counts)]).numpy()
-            calibrated = self.calibration.probability(per_image)
+            per_image = self.model.logits_for_crops([p.pixels for p in scorable if p.pixels is not None])
+            calibrated = self.calibration.probability(per_image.numpy())
             probs = {id(p): float(v) for p, v in zip(scorable, calibrated, strict=True)}
         for p in batch:
             yield self._verdict(p, probs.get(id(p)))

@@ -118,9 +118,14 @@ class DetectorModel(nn.Module):
     @torch.inference_mode()
     def logits_for_images(self, images: list[Image.Image]) -> torch.Tensor:
         """Preprocess ``images`` with the model's own config and return one logit per image (crops averaged)."""
-        tensors = [preprocess(img, self.preprocess_cfg) for img in images]
-        counts = [t.shape[0] for t in tensors]
-        out = self(torch.cat(tensors)).float().reshape(-1)
+        return self.logits_for_crops([preprocess(img, self.preprocess_cfg) for img in images])
+
+    @torch.inference_mode()
+    def logits_for_crops(self, crops: list[torch.Tensor]) -> torch.Tensor:
+        """One forward pass over already preprocessed images (``[num_crops, 3, H, W]`` each): one logit per image,
+        the mean over its crops."""
+        counts = [t.shape[0] for t in crops]
+        out = self(torch.cat(crops)).float().reshape(-1)
         return torch.stack([chunk.mean() for chunk in torch.split(out, counts)])
 
 
