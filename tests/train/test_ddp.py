@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 def _run(nproc: int, manifest: Path, out: Path) -> Path:
     overrides = [f"data.manifest={manifest}", f"out={out}", "model.args={width: 4}", "optim.batch_size=8",
-                 "optim.epochs=2", "optim.lr=0.05", "data.fractions=[1.0, 0.0, 0.0]", "calibrate=false"]
+                 "optim.epochs=2", "optim.lr=0.05", "data.fractions=[1.0, 0.0, 0.0]", "calibration.enabled=false"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "sentry_image.cli", "train", *overrides]

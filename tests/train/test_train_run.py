@@ -35,7 +35,7 @@ def test_train_writes_a_calibrated_checkpoint(tiny_manifest: Path, tmp_path: Pat
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tiny_manifest: Path, tmp_path: Path) -> None:
-    full = train(_cfg(tiny_manifest, tmp_path / "full", "optim.epochs=2", "calibrate=false"))
+    full = train(_cfg(tiny_manifest, tmp_path / "full", "optim.epochs=2", "calibration.enabled=false"))
     part = tmp_path / "part"
     calls: list[int] = []
 
@@ -45,9 +45,9 @@ def test_interrupted_run_resumes_to_the_same_weights(tiny_manifest: Path, tmp_pa
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(_cfg(tiny_manifest, part, "optim.epochs=2", "calibrate=false"), on_step=killed_in_epoch_two)
+        train(_cfg(tiny_manifest, part, "optim.epochs=2", "calibration.enabled=false"), on_step=killed_in_epoch_two)
     assert torch.load(part / STATE, weights_only=False)["epoch"] == 1
-    resumed = train(_cfg(tiny_manifest, part, "optim.epochs=2", "calibrate=false"))
+    resumed = train(_cfg(tiny_manifest, part, "optim.epochs=2", "calibration.enabled=false"))
     a, b = load_file(str(full / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     history = json.loads((resumed / "config.json").read_text())["training"]["history"]
@@ -60,7 +60,7 @@ def test_broken_image_is_skipped_and_counted(tiny_manifest: Path, tmp_path: Path
     for p in sorted(data.rglob("*.png")):
         p.write_bytes(b"not an image")  # break every image: all are skipped, none is fatal
         break
-    cfg = _cfg(data / "manifest.csv", tmp_path / "run", "data.fractions=[1.0, 0.0, 0.0]", "calibrate=false")
+    cfg = _cfg(data / "manifest.csv", tmp_path / "run", "data.fractions=[1.0, 0.0, 0.0]", "calibration.enabled=false")
     config = json.loads((train(cfg) / "config.json").read_text())
     history = config["training"]["history"][0]
     assert history["skipped"] == 1 and history["images"] == 31
@@ -79,7 +79,7 @@ def test_cli_trains_and_rejects_a_bad_key_before_any_work(tiny_manifest: Path, t
 
 def test_a_frozen_backbone_only_moves_the_head(tiny_manifest: Path, tmp_path: Path) -> None:
     torch.manual_seed(0)
-    out = train(_cfg(tiny_manifest, tmp_path / "probe", "model.freeze_backbone=true", "calibrate=false"))
+    out = train(_cfg(tiny_manifest, tmp_path / "probe", "model.freeze_backbone=true", "calibration.enabled=false"))
     from sentry_image.models import create_detector
 
     torch.manual_seed(0)

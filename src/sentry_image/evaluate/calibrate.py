@@ -18,6 +18,7 @@ from ..models.base import Calibration
 from .metrics import roc_curve
 
 ThresholdRule = Literal["balanced", "fpr"]
+CalibrationMethod = Literal["temperature", "isotonic"]
 
 
 class CalibrationSplitError(ValueError):
@@ -94,8 +95,8 @@ def choose_threshold(y: NDArray[np.int64], p: NDArray[np.float64], rule: Thresho
     return float(mids[np.argmin(np.abs(mids - 0.5))])
 
 
-def fit_calibration(scored: ScoredSplit, *, rule: ThresholdRule = "balanced", target_fpr: float = 0.05,
-                    band_halfwidth: float = 0.15, prior: float = 1.0) -> Calibration:
+def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "temperature", rule: ThresholdRule = "balanced",
+                    target_fpr: float = 0.05, band_halfwidth: float = 0.15, prior: float = 1.0) -> Calibration:
     """Fit temperature, bias, threshold and uncertain band on the calibration split.
 
     Args:
@@ -110,6 +111,8 @@ def fit_calibration(scored: ScoredSplit, *, rule: ThresholdRule = "balanced", ta
     split = scored.split
     if split.role != "calibration":
         raise CalibrationSplitError(f"calibration must be fitted on the calibration split, not {split.role!r}")
+    if method != "temperature":
+        raise NotImplementedError(f"calibration method {method!r}")
     y, z = scored.labels, scored.logits
     if y.min(initial=1) == y.max(initial=0):
         raise ValueError("the calibration split needs both real and AI images")

@@ -12,7 +12,7 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -25,8 +25,17 @@ class ConfigError(ValueError):
 class DataConfig:
     """Where the images come from and how they are split.
 
+    The labelled rows are the union of ``manifest``, the published ``subsets`` under ``root`` and the ``real``
+    images; they are split by source group into train / calibration / test. ``shards`` instead streams the
+    training set from webdataset shards (for runs too large to list), with calibration rows from ``calibration``.
+
     Attributes:
         manifest: labelled manifest CSV, or a folder with ``real/`` and ``ai/`` sub-folders (scanned on the fly).
+        subsets: Fake2M / MPBench subset names (``sentry-image data subsets``), read from ``root``; all AI.
+        root: the folder given to ``data fetch --to`` / ``data extract --root`` (images in ``extracted/<split>/``).
+        real: manifest CSV or folder of real images to pair with ``subsets`` (the hub holds AI images only).
+        shards: webdataset shard folder or glob (``data shard``): the training set, streamed; no split is drawn.
+        calibration: manifest or labelled folder used as the calibration split instead of a share of the rows.
         split_seed: seed of the group-hash split (train / calibration / test by source folder).
         fractions: shares of the train, calibration and test splits.
         max_images: use at most this many training images (0 = all); keeps smoke runs small.
@@ -34,6 +43,11 @@ class DataConfig:
     """
 
     manifest: str = ""
+    subsets: list[str] = field(default_factory=list)
+    root: str = "."
+    real: str = ""
+    shards: str = ""
+    calibration: str = ""
     split_seed: int = 0
     fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
     max_images: int = 0
@@ -67,7 +81,10 @@ class OptimConfig:
         batch_size: GLOBAL batch size; under torchrun each of the N processes takes ``batch_size / N``.
         lr: peak learning rate (cosine decay to zero over the run).
         weight_decay: decoupled weight decay (AdamW) or L2 (SGD).
-        optimizer: ``adamw`` or ``sgd`` (momentum 0.9).
+        optimizer: ``adamw``, ``sgd`` (momentum 0.9), or ``lbfgs``: a linear probe of a frozen backbone fitted
+            full-batch on cached features of ``augment.views`` degraded views per image (needs
+            ``model.freeze_backbone``; ``epochs``, ``batch_size`` and ``lr`` are then unused).
+        max_iter: L-BFGS iterations (``lbfgs`` only).
         amp: mixed precision when CUDA is present (ignored on CPU).
     """
 
@@ -75,7 +92,8 @@ class OptimConfig:
     batch_size: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    optimizer: str = "adamw"
+    optimizer: Literal["adamw", "sgd", "lbfgs"] = "adamw"
+    max_iter: int = 200
     amp: bool = True
 
 
@@ -90,6 +108,7 @@ class AugmentConfig:
         p_blur: probability of Gaussian blur (CNNSpot's blur+JPEG recipe uses 0.5/0.5); blur_sigma: its range.
         p_noise: probability of additive noise; noise_sigma: its range (0-255 units).
         hflip: random horizontal flip.
+        views: degraded views per image whose features the ``lbfgs`` probe caches (plus the image and its mirror).
     """
 
     enabled: bool = True
@@ -102,6 +121,28 @@ class AugmentConfig:
     p_noise: float = 0.0
     noise_sigma: list[float] = field(default_factory=lambda: [1.0, 4.0])
     hflip: bool = True
+    views: int = 4
+
+
+@dataclass
+class CalibrationConfig:
+    """How raw logits become probabilities and a verdict, fitted on the calibration split only.
+
+    Attributes:
+        enabled: fit after training (off: identity mapping, threshold 0.5).
+        method: ``temperature`` (temperature and bias, smooth and monotone) or ``isotonic`` (pool-adjacent-violators
+            step function; needs a few hundred calibration images to beat temperature scaling).
+        threshold_rule: ``balanced`` (maximise TPR - FPR) or ``fpr`` (lowest threshold whose false-positive rate
+            on real calibration images is at most ``target_fpr``).
+        target_fpr: the false-positive rate of the ``fpr`` rule.
+        band_halfwidth: the uncertain band is the threshold -/+ this, clipped to [0, 1].
+    """
+
+    enabled: bool = True
+    method: Literal["temperature", "isotonic"] = "temperature"
+    threshold_rule: Literal["balanced", "fpr"] = "balanced"
+    target_fpr: float = 0.05
+    band_halfwidth: float = 0.15
 
 
 @dataclass
@@ -113,19 +154,18 @@ class TrainConfig:
         seed: seed of initialisation, shuffling and augmentation (per sample, so DDP sees the same stream).
         resume: continue from ``out/train_state.pt`` when it exists.
         checkpoint_name: name stored in the checkpoint (default: the model name).
-        calibrate: fit temperature, threshold and band on the calibration split after training.
-        data, model, optim, augment: sections above.
+        data, model, optim, augment, calibration: sections above.
     """
 
     out: str = "runs/test"
     seed: int = 0
     resume: bool = True
     checkpoint_name: str = ""
-    calibrate: bool = True
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +178,11 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
     """Return ``value`` checked against the annotation ``tp`` (ints accepted as floats), else raise."""
     origin = typing.get_origin(tp)
     if tp is Any:
+        return value
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            choices = ", ".join(repr(c) for c in typing.get_args(tp))
+            raise ConfigError(f"{key}: expected one of {choices}, got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)
@@ -224,5 +269,5 @@ def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["AugmentConfig", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "TrainConfig",
-           "load_config", "parse_override", "save_config"]
+__all__ = ["AugmentConfig", "CalibrationConfig", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig",
+           "TrainConfig", "load_config", "parse_override", "save_config"]

@@ -27,7 +27,7 @@ from ..imaging import ImageError, load_image
 from ..models.base import Calibration, DetectorModel, preprocess
 from ..models.checkpoint import save_checkpoint
 from ..models.registry import create_detector
-from .config import TrainConfig, save_config
+from .config import CalibrationConfig, TrainConfig, save_config
 from .loop import fit, init_distributed
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,13 @@ def standardise_features(model: DetectorModel, rows: Sequence[ManifestRow]) -> N
     model.feat_std.copy_(stacked.std(0).clamp_min(1e-6))  # type: ignore[operator]
 
 
-def _calibrate(model: DetectorModel, split: Split) -> tuple[Calibration, dict[str, Any]]:
+def _calibrate(model: DetectorModel, split: Split, cfg: CalibrationConfig) -> tuple[Calibration, dict[str, Any]]:
     logits, bad = score_split(model, split.rows)
     kept = Split(split.role, tuple(r for i, r in enumerate(split.rows) if i not in set(bad)), split.groups,
                  split.description)
     scored = ScoredSplit(kept, logits)
-    calibration = fit_calibration(scored)
+    calibration = fit_calibration(scored, method=cfg.method, rule=cfg.threshold_rule, target_fpr=cfg.target_fpr,
+                                  band_halfwidth=cfg.band_halfwidth)
     metrics = summary(scored.labels, calibration.probability(logits), calibration.threshold)
     metrics["skipped"] = len(bad)
     return calibration, metrics
@@ -134,10 +135,15 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
     if cfg.model.freeze_backbone:
         standardise_features(model, train_rows)
     log.info("training %s on %d images (%d processes)", cfg.model.name, len(train_rows), info.world)
-    history = fit(model, train_rows, cfg, out, on_step)
+    if cfg.optim.optimizer == "lbfgs":
+        from .probe import fit_probe
+
+        history = fit_probe(model, train_rows, cfg, out, on_step)
+    else:
+        history = fit(model, train_rows, cfg, out, on_step)
     if info.is_main:
-        calibration, cal_metrics = (_calibrate(model, splits["calibration"]) if cfg.calibrate
-                                    and "calibration" in splits else (Calibration(), {}))
+        calibration, cal_metrics = (_calibrate(model, splits["calibration"], cfg.calibration)
+                                    if cfg.calibration.enabled and "calibration" in splits else (Calibration(), {}))
         record = {role: {"images": len(s), "groups": list(s.groups), "rows_sha256": rows_hash(s.rows)}
                   for role, s in splits.items()}
         extra = {"training_data_sha256": rows_hash(train_rows), "manifest_sha256": rows_hash(rows),
