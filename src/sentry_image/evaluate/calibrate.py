@@ -1,24 +1,37 @@
-"""Calibration fitted on the calibration split only: temperature scaling with a bias, threshold, uncertain band.
+"""Calibration fitted on the calibration split only: temperature scaling with a bias, or isotonic regression;
+then a threshold and an uncertain band on the calibrated probabilities.
 
-The API takes a :class:`ScoredSplit`, i.e. logits bound to a :class:`~sentry_image.data.splits.Split`, and
-refuses any split whose role is not ``calibration``: the test split cannot be passed by mistake, and labels
-come from the split's own rows rather than from a separate array that could be mismatched.
+The guarantee, and how it is kept by construction:
+
+* :func:`fit_calibration` is the only function that turns labelled data into a :class:`Calibration`, and it takes
+  a :class:`ScoredSplit` (never bare arrays): logits bound to a :class:`~sentry_image.data.splits.Split`, whose
+  role is validated when the split is built. Any role but ``calibration`` raises :class:`CalibrationSplitError`,
+  so the test split cannot be passed by mistake, and labels come from the split's own rows rather than from a
+  separate array that could be mismatched.
+* A :class:`ScoredSplit` accepts only a real :class:`Split` (no look-alike object) and freezes its rows when it is
+  built, so the rows whose labels are fitted are the rows the logits were computed for.
+* What remains possible is deliberate: building ``Split("calibration", rows, ...)`` by hand from test rows. When
+  the test split is at hand, pass it as ``held_out`` and any shared image (same path or sha256) is refused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..data.splits import Split
-from ..models.base import Calibration
+from ..models.base import Calibration, IsotonicKnots
 from .metrics import roc_curve
 
 ThresholdRule = Literal["balanced", "fpr"]
 CalibrationMethod = Literal["temperature", "isotonic"]
+
+log = logging.getLogger(__name__)
 
 
 class CalibrationSplitError(ValueError):
@@ -33,9 +46,15 @@ class ScoredSplit:
     logits: NDArray[np.float64]
 
     def __init__(self, split: Split, logits: ArrayLike) -> None:
+        if not isinstance(split, Split):
+            raise TypeError(f"ScoredSplit needs a sentry_image.data.splits.Split, not {type(split).__name__}")
+        # rows given as a list could grow or be swapped after the length check; freeze them here
+        split = replace(split, rows=tuple(split.rows), groups=tuple(split.groups))
         arr = np.asarray(logits, dtype=np.float64).reshape(-1)
         if arr.shape[0] != len(split):
             raise ValueError(f"{arr.shape[0]} logits for {len(split)} rows of the {split.role} split")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"the {split.role} split has logits that are not finite")
         object.__setattr__(self, "split", split)
         object.__setattr__(self, "logits", arr)
 
@@ -77,16 +96,42 @@ def _platt(z: NDArray[np.float64], y: NDArray[np.int64], prior: float, iters: in
     return max(a, 1e-3), b
 
 
+def _isotonic(z: NDArray[np.float64], y: NDArray[np.int64]) -> IsotonicKnots:
+    """Pool-adjacent-violators fit of ``P(AI | logit)``, kept as knots for ``np.interp`` at detection time."""
+    try:
+        from sklearn.isotonic import IsotonicRegression  # training time only: the `train` extra
+    except ImportError as exc:
+        raise ImportError("isotonic calibration needs scikit-learn: pip install 'sentry-image[train]'") from exc
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(z, y)
+    # PAV's end blocks are raw frequencies of a few images: a block of k real images gets exactly 0, a certainty
+    # that no finite sample supports (and an infinite log-loss for the next real image that lands there). Clip
+    # to the rule-of-succession estimate 1/(n+2), the most extreme value n calibration images could justify even
+    # if all of them agreed. Clipping is monotone, so the map stays non-decreasing; it only merges the extremes.
+    eps = 1.0 / (y.size + 2)
+    knots_y = np.clip(np.asarray(iso.y_thresholds_, dtype=np.float64), eps, 1.0 - eps)
+    return IsotonicKnots(tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in knots_y))
+
+
 def choose_threshold(y: NDArray[np.int64], p: NDArray[np.float64], rule: ThresholdRule = "balanced",
                      target_fpr: float = 0.05) -> float:
-    """Probability threshold on calibration data: ``balanced`` maximises TPR - FPR (Youden's J; the midpoint
-    between neighbouring scores, ties broken towards 0.5), ``fpr`` is the lowest threshold whose FPR on real
-    images stays at or below ``target_fpr``."""
+    """Probability threshold on calibration data (``p >= threshold`` means AI).
+
+    ``balanced`` maximises TPR - FPR (Youden's J; the midpoint between neighbouring distinct scores, ties broken
+    towards 0.5), ``fpr`` is the lowest threshold whose FPR on real images stays at or below ``target_fpr``.
+    Tied probabilities (isotonic plateaus) are never split: every candidate is a distinct score, and all images
+    at that score fall on the same side, so the FPR computed here is the FPR the stored threshold gives. When no
+    threshold meets the target, ``fpr`` returns 1.0 (nothing is called AI on the model's word alone).
+    """
+    if rule not in get_args(ThresholdRule):
+        raise ValueError(f"unknown threshold rule {rule!r}; expected one of {get_args(ThresholdRule)}")
     fpr, tpr, thr = roc_curve(y, p)
     finite = np.isfinite(thr)
     if rule == "fpr":
         ok = finite & (fpr <= target_fpr + 1e-12)
-        return float(thr[ok].min()) if ok.any() else 1.0
+        if not ok.any():
+            log.warning("no threshold reaches FPR <= %s on the calibration split; using 1.0", target_fpr)
+            return 1.0
+        return float(thr[ok].min())
     j = np.where(finite, tpr - fpr, -np.inf)
     best = np.flatnonzero(j >= j.max() - 1e-12)
     # the ROC point at index i is reached by thresholding at thr[i]; step halfway to the next lower score
@@ -95,39 +140,64 @@ def choose_threshold(y: NDArray[np.int64], p: NDArray[np.float64], rule: Thresho
     return float(mids[np.argmin(np.abs(mids - 0.5))])
 
 
+def _check_disjoint(split: Split, held_out: Sequence[Split]) -> None:
+    def keys(s: Split) -> set[str]:
+        return {str(r.path) for r in s.rows} | {f"sha256:{r.fields['sha256']}" for r in s.rows
+                                                if r.fields.get("sha256")}
+
+    mine = keys(split)
+    for other in held_out:
+        shared = mine & keys(other)
+        if shared:
+            raise CalibrationSplitError(f"the calibration split shares {len(shared)} image(s) with the "
+                                        f"{other.role} split, e.g. {sorted(shared)[0]}")
+
+
 def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "temperature", rule: ThresholdRule = "balanced",
-                    target_fpr: float = 0.05, band_halfwidth: float = 0.15, prior: float = 1.0) -> Calibration:
-    """Fit temperature, bias, threshold and uncertain band on the calibration split.
+                    target_fpr: float = 0.05, band_halfwidth: float = 0.15, prior: float = 1.0,
+                    held_out: Sequence[Split] = ()) -> Calibration:
+    """Fit the logit -> probability map, threshold and uncertain band on the calibration split.
 
     Args:
         scored: logits of the calibration split (any other role raises :class:`CalibrationSplitError`).
-        rule: how the threshold is chosen (see :func:`choose_threshold`).
+        method: ``temperature`` (``sigmoid(a*z + b)``, smooth, two parameters) or ``isotonic`` (monotone
+            pool-adjacent-violators fit stored as knots; needs a few hundred images to beat temperature).
+        rule: how the threshold is chosen on the calibrated probabilities (see :func:`choose_threshold`).
         target_fpr: false-positive rate on real images for ``rule="fpr"``.
         band_halfwidth: the uncertain band is ``threshold -/+ band_halfwidth`` clipped to ``[0, 1]``.
-        prior: strength of the pull towards the identity mapping (see :func:`_platt`).
+        prior: strength of the temperature fit's pull towards the identity mapping (see :func:`_platt`).
+        held_out: splits (e.g. the test split) that must share no image with the calibration split.
     """
     if not isinstance(scored, ScoredSplit):
         raise TypeError("fit_calibration takes a ScoredSplit (logits bound to the calibration Split)")
     split = scored.split
     if split.role != "calibration":
         raise CalibrationSplitError(f"calibration must be fitted on the calibration split, not {split.role!r}")
-    if method != "temperature":
-        raise NotImplementedError(f"calibration method {method!r}")
+    if method not in get_args(CalibrationMethod):
+        raise ValueError(f"unknown calibration method {method!r}; expected one of {get_args(CalibrationMethod)}")
+    if not 0.0 <= target_fpr <= 1.0 or band_halfwidth < 0.0:
+        raise ValueError(f"need 0 <= target_fpr <= 1 and band_halfwidth >= 0, got {target_fpr}, {band_halfwidth}")
+    _check_disjoint(split, held_out)
     y, z = scored.labels, scored.logits
     if y.min(initial=1) == y.max(initial=0):
         raise ValueError("the calibration split needs both real and AI images")
-    a, b = _platt(z, y, prior)
-    p = 0.5 * (1.0 + np.tanh(0.5 * (a * z + b)))
-    threshold = choose_threshold(y, p, rule, target_fpr)
-    band = (max(0.0, threshold - band_halfwidth), min(1.0, threshold + band_halfwidth))
+    if method == "isotonic":
+        cal = Calibration(isotonic=_isotonic(z, y))
+        how = f"isotonic (PAV, clipped to [1/(n+2), 1-1/(n+2)], {len(cal.isotonic.x) if cal.isotonic else 0} knots)"
+    else:
+        a, b = _platt(z, y, prior)
+        cal = Calibration(temperature=1.0 / a, bias=b)
+        how = f"temperature+bias (Newton, L2 pull {prior} to identity)"
+    threshold = choose_threshold(y, cal.probability(z), rule, target_fpr)
     counts = split.label_counts()
-    return Calibration(
-        temperature=1.0 / a, bias=b, threshold=threshold, uncertain_band=band,
-        method=f"temperature+bias (Newton, L2 pull {prior} to identity); threshold rule {rule!r}"
-               + (f" at FPR <= {target_fpr}" if rule == "fpr" else ""),
-        fitted_on=f"calibration split: {len(split)} images ({counts.get(0, 0)} real, {counts.get(1, 0)} AI) "
-                  f"from {len(split.groups)} groups; {split.description}",
-    )
+    cal.threshold = threshold
+    cal.uncertain_band = (max(0.0, threshold - band_halfwidth), min(1.0, threshold + band_halfwidth))
+    cal.method = f"{how}; threshold rule {rule!r}" + (f" at FPR <= {target_fpr}" if rule == "fpr" else "")
+    cal.fitted_on = (f"calibration split: {len(split)} images ({counts.get(0, 0)} real, {counts.get(1, 0)} AI) "
+                     f"from {len(split.groups)} groups; {split.description}")
+    cal.extra = {"fit": {"method": method, "threshold_rule": rule, "band_halfwidth": band_halfwidth, "n": len(split)}
+                 | ({"target_fpr": target_fpr} if rule == "fpr" else {})}
+    return cal
 
 
 __all__ = ["CalibrationSplitError", "ScoredSplit", "choose_threshold", "fit_calibration"]
