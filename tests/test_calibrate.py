@@ -54,3 +54,42 @@ def test_separable_data_stays_finite_and_fpr_rule_respects_target() -> None:
     yy = np.r_[np.zeros(20, int), np.ones(20, int)]
     thr = choose_threshold(yy, p, "fpr", 0.1)
     assert (p[yy == 0] >= thr).mean() <= 0.1
+
+
+def test_only_a_real_calibration_split_gets_through() -> None:
+    with pytest.raises(ValueError, match="unknown split role 'calib'"):
+        _split("calib", [0, 1])
+
+    class LookAlike:  # quacks like a calibration Split without being one
+        role, rows, groups, description = "calibration", _split("test", [0, 1]).rows, ("g",), ""
+
+        def __len__(self) -> int:
+            return 2
+
+    with pytest.raises(TypeError, match=r"needs a sentry_image\.data\.splits\.Split"):
+        ScoredSplit(LookAlike(), [0.0, 1.0])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not finite"):
+        ScoredSplit(_split("calibration", [0, 1]), [0.0, np.nan])
+
+
+def test_rows_are_frozen_when_scored() -> None:
+    rows = list(_split("calibration", [0, 1]).rows)
+    scored = ScoredSplit(Split("calibration", rows, ("g",)), [-1.0, 1.0])  # type: ignore[arg-type]
+    rows.append(rows[0])  # growing the caller's list afterwards cannot desync labels from logits
+    assert len(scored.split) == 2 and scored.labels.tolist() == [0, 1]
+    fit_calibration(scored)
+
+
+def test_held_out_splits_must_share_no_image() -> None:
+    cal = _split("calibration", [0, 1, 0, 1])
+    test = Split("test", cal.rows[2:], ("h",))
+    with pytest.raises(CalibrationSplitError, match="shares 2 image"):
+        fit_calibration(ScoredSplit(cal, [-1.0, 1.0, -2.0, 2.0]), held_out=[test])
+    same_bytes = Split("test", (ManifestRow(path=Path("elsewhere.png"), rel_path="e.png", label=Label(0),
+                                            fields={"sha256": "ab"}),), ("h",))
+    hashed = Split("calibration", (ManifestRow(path=Path("0.png"), rel_path="0.png", label=Label(0),
+                                               fields={"sha256": "ab"}), *cal.rows[1:]), ("g",))
+    with pytest.raises(CalibrationSplitError, match="sha256:ab"):
+        fit_calibration(ScoredSplit(hashed, [-1.0, 1.0, -2.0, 2.0]), held_out=[same_bytes])
+    disjoint = Split("test", (ManifestRow(path=Path("9.png"), rel_path="9.png", label=Label(1)),), ("h",))
+    fit_calibration(ScoredSplit(cal, [-1.0, 1.0, -2.0, 2.0]), held_out=[disjoint])

@@ -108,8 +108,19 @@ def _isotonic(z: NDArray[np.float64], y: NDArray[np.int64]) -> IsotonicKnots:
     # to the rule-of-succession estimate 1/(n+2), the most extreme value n calibration images could justify even
     # if all of them agreed. Clipping is monotone, so the map stays non-decreasing; it only merges the extremes.
     eps = 1.0 / (y.size + 2)
-    knots_y = np.clip(np.asarray(iso.y_thresholds_, dtype=np.float64), eps, 1.0 - eps)
-    return IsotonicKnots(tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in knots_y))
+    kx, ky = _clip_ramp(np.asarray(iso.X_thresholds_, dtype=np.float64), np.asarray(iso.y_thresholds_, float), eps)
+    return IsotonicKnots(tuple(float(v) for v in kx), tuple(float(v) for v in ky))
+
+
+def _clip_ramp(x: NDArray[np.float64], y: NDArray[np.float64], eps: float) -> tuple[NDArray[np.float64], ...]:
+    """Knots of ``clip(interp(., x, y), eps, 1 - eps)``: a knot is added where a ramp crosses a bound, so that
+    clipping the function (what the fitted model predicts, then clipped) and not merely its knots is stored."""
+    xs, ys = [x[:1]], [y[:1]]
+    for x0, x1, y0, y1 in zip(x[:-1], x[1:], y[:-1], y[1:], strict=True):
+        cuts = sorted(x0 + (b - y0) * (x1 - x0) / (y1 - y0) for b in (eps, 1.0 - eps) if y0 < b < y1)
+        xs.append(np.asarray([c for c in cuts if x0 < c < x1] + [x1]))
+        ys.append(np.asarray([y0 + (c - x0) * (y1 - y0) / (x1 - x0) for c in cuts if x0 < c < x1] + [y1]))
+    return np.concatenate(xs), np.clip(np.concatenate(ys), eps, 1.0 - eps)
 
 
 def choose_threshold(y: NDArray[np.int64], p: NDArray[np.float64], rule: ThresholdRule = "balanced",
