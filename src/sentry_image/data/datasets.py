@@ -14,6 +14,7 @@ the shards, so no sample is seen twice per epoch; shard order and an optional sa
 from __future__ import annotations
 
 import json
+import logging
 import random
 import tarfile
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +30,7 @@ from ..models.base import PreprocessConfig, preprocess
 from .manifest import ManifestRow, read_manifest
 from .shard import list_shards
 
+log = logging.getLogger(__name__)
 Transform = Callable[[Image.Image], Image.Image]
 Sample = tuple[torch.Tensor, int]
 
@@ -63,11 +65,14 @@ class ShardDataset(IterableDataset[Sample]):
 
     def __init__(self, shards: str | Path | Sequence[str | Path], cfg: PreprocessConfig,
                  transform: Transform | None = None, *, shuffle: bool = False, buffer: int = 0, seed: int = 0,
-                 with_meta: bool = False) -> None:
+                 with_meta: bool = False, strict: bool = True, rank_world: tuple[int, int] | None = None) -> None:
+        """``strict=False`` passes a malformed sample on with empty bytes (its decode then fails) instead of
+        raising, and skips the rest of an unreadable shard; ``rank_world`` fixes this process's rank and world
+        size (default: the initialised process group's, else 0 of 1)."""
         self.shards = list_shards(shards) if isinstance(shards, str | Path) else [Path(s) for s in shards]
         self.cfg, self.transform = cfg, transform
         self.shuffle, self.buffer, self.seed, self.epoch = shuffle, buffer, seed, 0
-        self.with_meta = with_meta
+        self.with_meta, self.strict, self.rank_world = with_meta, strict, rank_world
 
     def set_epoch(self, epoch: int) -> None:
         """Changes the shuffle of the next iteration (call before each epoch, as with DistributedSampler)."""
@@ -78,7 +83,7 @@ class ShardDataset(IterableDataset[Sample]):
         order = list(self.shards)
         if self.shuffle:
             random.Random(f"{self.seed}:{self.epoch}").shuffle(order)
-        rank, world = _rank_world()
+        rank, world = self.rank_world or _rank_world()
         info = get_worker_info()
         wid, nworkers = (info.id, info.num_workers) if info is not None else (0, 1)
         return order[rank * nworkers + wid::world * nworkers]
@@ -86,9 +91,23 @@ class ShardDataset(IterableDataset[Sample]):
     def samples(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """Raw samples of this worker's shards: image bytes and the sample's metadata (label included)."""
         for shard in self.my_shards():
-            yield from read_shard(shard)
+            if self.strict:
+                yield from read_shard(shard)
+                continue
+            done = 0
+            try:
+                for item in read_shard(shard, strict=False):
+                    done += 1
+                    yield item
+            except (OSError, tarfile.TarError) as exc:  # a truncated or corrupt tar: the samples read so far stand
+                log.warning("%s: unreadable after %d samples, skipping the rest (%s)", shard, done, exc)
 
     def __iter__(self) -> Iterator[Any]:
+        for item in self.buffered():
+            yield self._tensor(*item)
+
+    def buffered(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """:meth:`samples` through the shuffle buffer (``buffer`` > 1), seeded by ``seed`` and the epoch."""
         rng = random.Random(f"{self.seed}:{self.epoch}:buffer")
         pending: list[tuple[bytes, dict[str, Any]]] = []
         for item in self.samples():
@@ -97,10 +116,9 @@ class ShardDataset(IterableDataset[Sample]):
                 if len(pending) < self.buffer:
                     continue
                 item = pending.pop(rng.randrange(len(pending)))
-            yield self._tensor(*item)
+            yield item
         rng.shuffle(pending)
-        for item in pending:
-            yield self._tensor(*item)
+        yield from pending
 
     def _tensor(self, data: bytes, meta: dict[str, Any]) -> Any:
         image = decode_image(data, meta.get("path", "<shard>")).rgb
@@ -110,8 +128,12 @@ class ShardDataset(IterableDataset[Sample]):
         return (x, y, meta) if self.with_meta else (x, y)
 
 
-def read_shard(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """Samples of one shard in order: (image bytes, metadata). Members of a sample are grouped by key."""
+def read_shard(path: Path, *, strict: bool = True) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Samples of one shard in order: (image bytes, metadata). Members of a sample are grouped by key.
+
+    A sample without a single image and a label raises ValueError; with ``strict=False`` it is yielded with empty
+    bytes, label 0 and an ``error`` entry instead, so that a training stream can count it as skipped.
+    """
     key: str | None = None
     parts: dict[str, bytes] = {}
     with tarfile.open(path, mode="r|") as tar:
@@ -120,20 +142,27 @@ def read_shard(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
                 continue
             k, _, ext = member.name.partition(".")
             if k != key and parts:
-                yield _sample(path, key, parts)
+                yield _sample(path, key, parts, strict)
                 parts = {}
             key = k
             f = tar.extractfile(member)
             parts[ext] = f.read() if f is not None else b""
     if parts:
-        yield _sample(path, key, parts)
+        yield _sample(path, key, parts, strict)
 
 
-def _sample(path: Path, key: str | None, parts: dict[str, bytes]) -> tuple[bytes, dict[str, Any]]:
-    meta: dict[str, Any] = json.loads(parts.pop("json")) if "json" in parts else {}
-    if "cls" in parts:
-        meta["label"] = int(parts.pop("cls"))
-    images = [v for k, v in parts.items() if k not in ("txt",)]
-    if len(images) != 1 or "label" not in meta:
-        raise ValueError(f"{path}: sample {key} has no single image and label (members: {sorted(parts)})")
-    return images[0], meta
+def _sample(path: Path, key: str | None, parts: dict[str, bytes], strict: bool = True) -> tuple[bytes, dict[str, Any]]:
+    try:
+        meta: dict[str, Any] = json.loads(parts.pop("json")) if "json" in parts else {}
+        if "cls" in parts:
+            meta["label"] = int(parts.pop("cls"))
+    except ValueError as exc:
+        meta, problem = {}, f"{path}: sample {key} has unreadable metadata ({exc})"
+    else:
+        images = [v for k, v in parts.items() if k not in ("txt",)]
+        if len(images) == 1 and "label" in meta:
+            return images[0], meta
+        problem = f"{path}: sample {key} has no single image and label (members: {sorted(parts)})"
+    if strict:
+        raise ValueError(problem)
+    return b"", {"path": f"{path.name}:{key}", "label": 0, "error": problem}

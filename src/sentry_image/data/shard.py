@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from .archive import file_sha256
 from .manifest import ManifestRow, rows_hash
+from .splits import folder_key
 
 INDEX = "index.json"
 
@@ -117,17 +118,27 @@ def write_shards(rows: Sequence[ManifestRow], out: str | Path, *, max_samples: i
         if progress is not None:
             progress(result.samples)
     close()
+    # the split groups let a reader refuse a calibration set drawn from the same sources, without reading tars
+    groups = sorted({folder_key(r) for r in rows})
     (out / INDEX).write_text(json.dumps({"samples": result.samples, "rows_hash": rows_hash(rows), "seed": seed,
-                                         "shards": index}, indent=2) + "\n")
+                                         "groups": groups, "shards": index}, indent=2) + "\n")
     return result
 
 
-
 def list_shards(location: str | Path) -> list[Path]:
-    """Shard files of a folder (per its ``index.json`` when present, else ``*.tar`` sorted), or one shard."""
+    """Shard files of a folder (per its ``index.json`` when present, else ``*.tar`` sorted), one shard, or a glob."""
     loc = Path(location)
     if loc.is_file():
         return [loc]
+    if not loc.exists() and any(c in str(location) for c in "*?["):
+        anchor = Path(loc.anchor or ".")
+        matches = sorted(p for p in anchor.glob(str(loc.relative_to(anchor)) if loc.anchor else str(loc))
+                         if p.is_file())
+        if not matches:
+            raise ShardError(f"{location}: no shard matches this pattern")
+        return matches
+    if not loc.is_dir():
+        raise ShardError(f"{loc}: no such shard folder or file")
     index = loc / INDEX
     if index.exists():
         return [loc / s["name"] for s in json.loads(index.read_text())["shards"]]
@@ -135,3 +146,26 @@ def list_shards(location: str | Path) -> list[Path]:
     if not shards:
         raise ShardError(f"{loc}: no shards (*.tar) found")
     return shards
+
+
+def shard_index(shards: Sequence[Path]) -> dict[str, Any]:
+    """What the ``index.json`` beside ``shards`` says of them: sample counts per shard, total, groups, rows hash.
+
+    Shards without an index (or not listed in it) are counted by reading their tar headers.
+    """
+    counts: dict[Path, int] = {}
+    groups: set[str] = set()
+    hashes: list[str] = []
+    for folder in dict.fromkeys(p.parent for p in shards):
+        index = folder / INDEX
+        if index.is_file():
+            data = json.loads(index.read_text())
+            counts.update({folder / s["name"]: int(s["samples"]) for s in data.get("shards", [])})
+            groups.update(data.get("groups", []))
+            hashes.append(str(data.get("rows_hash", "")))
+    for shard in shards:
+        if shard not in counts:
+            with tarfile.open(shard, mode="r:") as tar:
+                counts[shard] = len({m.name.partition(".")[0] for m in tar.getmembers() if m.isfile()})
+    return {"samples": sum(counts[s] for s in shards), "per_shard": [counts[s] for s in shards],
+            "groups": sorted(groups), "rows_hash": hashes}

@@ -14,22 +14,24 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
 from PIL import Image, ImageOps
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
 from ..data import degrade
+from ..data.datasets import ShardDataset
 from ..data.manifest import ManifestRow
-from ..imaging import ImageError, load_image
+from ..data.shard import shard_index
+from ..imaging import ImageError, decode_image, load_image
 from ..models.base import DetectorModel, PreprocessConfig, preprocess
-from .config import AugmentConfig, TrainConfig
+from .config import AugmentConfig, ConfigError, TrainConfig
 
 log = logging.getLogger(__name__)
 STATE = "train_state.pt"
@@ -78,6 +80,29 @@ class TrainDataset(Dataset[Item]):
             return torch.zeros(3, self.cfg.crop_size, self.cfg.crop_size), int(row.label), False
 
 
+class ShardTrainDataset(ShardDataset):
+    """Training views of a shard stream: the same :func:`train_view` per sample as :class:`TrainDataset`.
+
+    Each sample's augmentation comes from ``Random(seed:epoch:path)``, so it does not depend on which rank or
+    worker reads it; shards are split across ranks and DataLoader workers and reshuffled per epoch. A sample that
+    does not decode (or a malformed one) yields a masked zero tensor, counted as skipped, never fatal.
+    """
+
+    def __init__(self, shards: Sequence[Path], cfg: PreprocessConfig, aug: AugmentConfig, seed: int, *,
+                 rank_world: tuple[int, int], buffer: int = 256) -> None:
+        super().__init__(shards, cfg, shuffle=True, buffer=buffer, seed=seed, strict=False, rank_world=rank_world)
+        self.aug = aug
+
+    def _tensor(self, data: bytes, meta: dict[str, Any]) -> Item:
+        name, label = str(meta.get("path", "<shard>")), int(meta.get("label", 0))
+        rng = random.Random(f"{self.seed}:{self.epoch}:{name}")
+        try:
+            return train_view(decode_image(data, name).rgb, self.cfg, self.aug, rng), label, True
+        except ImageError as exc:
+            log.warning("skipping %s: %s", name, exc)
+            return torch.zeros(3, self.cfg.crop_size, self.cfg.crop_size), label, False
+
+
 @dataclass
 class DistInfo:
     """Process-group facts of this process (one process: rank 0 of 1)."""
@@ -121,9 +146,56 @@ def _set_mode(model: DetectorModel, freeze_backbone: bool) -> None:
         getattr(model, "head").train()  # noqa: B009 - checked in set_trainable
 
 
+def _loader(rows: Sequence[ManifestRow], shards: Sequence[Path], model: DetectorModel, cfg: TrainConfig,
+            info: DistInfo, local_batch: int) -> tuple[DataLoader[Item], TrainDataset | ShardTrainDataset,
+                                                       DistributedSampler[Item] | None, int]:
+    """The epoch's batches, its dataset and sampler, and the number of steps per epoch (an estimate for shards)."""
+    if shards:
+        workers = max(1, cfg.data.num_workers)
+        if len(shards) < info.world * workers:  # a rank or worker without a shard would idle or stall the others
+            raise ConfigError(f"data.shards: {len(shards)} shards for {info.world} processes x {workers} workers; "
+                              f"write at least {info.world * workers} (data shard --max-samples) or lower "
+                              "data.num_workers")
+        stream = ShardTrainDataset(shards, model.preprocess_cfg, cfg.augment, cfg.seed,
+                                   rank_world=(info.rank, info.world))
+        steps = math.ceil(shard_index(shards)["samples"] / cfg.optim.batch_size)
+        batches = DataLoader(cast("IterableDataset[Item]", stream), batch_size=local_batch,
+                             num_workers=cfg.data.num_workers)
+        return batches, stream, None, steps
+    dataset = TrainDataset(rows, model.preprocess_cfg, cfg.augment, cfg.seed)
+    sampler: DistributedSampler[Item] = DistributedSampler(dataset, num_replicas=info.world, rank=info.rank,
+                                                           shuffle=True, seed=cfg.seed)
+    loader = DataLoader(dataset, batch_size=local_batch, sampler=sampler, num_workers=cfg.data.num_workers)
+    return loader, dataset, sampler, len(loader)
+
+
+def _batches(loader: DataLoader[Item], streaming: bool, info: DistInfo, device: torch.device) -> Iterator[Any]:
+    """The loader's batches; for a stream under DDP, only as many as the shortest rank has.
+
+    Ranks reading different shards get different sample counts, and a rank that stopped early would leave the
+    others waiting in the gradient all-reduce forever: before each step every rank says whether it has a batch,
+    and all stop at the first step where one has none (the tail dropped differs each epoch, shards reshuffled).
+    """
+    for batch in loader:
+        if streaming and info.world > 1:
+            more = torch.ones(1, device=device)
+            dist.all_reduce(more, op=dist.ReduceOp.MIN)
+            if not more.item():
+                log.info("rank %d: epoch ends with the shortest rank; the rest of its stream is dropped", info.rank)
+                return
+        yield batch
+    if streaming and info.world > 1:
+        while True:  # out of data: keep answering the others' per-step question until they stop too
+            more = torch.zeros(1, device=device)
+            dist.all_reduce(more, op=dist.ReduceOp.MIN)
+            if not more.item():
+                return
+
+
 def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out: Path,
-        on_step: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """Train ``model`` in place on ``rows`` per ``cfg``; returns per-epoch metrics (resumed epochs included)."""
+        on_step: Callable[[int, int], None] | None = None, *, shards: Sequence[Path] = ()) -> list[dict[str, Any]]:
+    """Train ``model`` in place on ``rows`` (or on the ``shards`` stream) per ``cfg``; returns per-epoch metrics
+    (resumed epochs included). ``on_step(step, steps)`` reports progress; for shards ``steps`` is an estimate."""
     info = init_distributed()
     opt_cfg = cfg.optim
     if opt_cfg.batch_size % info.world:
@@ -140,12 +212,11 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
         optimizer = torch.optim.AdamW(params, lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
     else:
         raise ValueError(f"optim.optimizer: unknown optimizer {opt_cfg.optimizer!r} (adamw or sgd)")
-    dataset = TrainDataset(rows, model.preprocess_cfg, cfg.augment, cfg.seed)
-    sampler: DistributedSampler[Item] = DistributedSampler(dataset, num_replicas=info.world, rank=info.rank,
-                                                           shuffle=True, seed=cfg.seed)
-    loader = DataLoader(dataset, batch_size=local_batch, sampler=sampler, num_workers=cfg.data.num_workers)
-    steps = max(1, len(loader)) * opt_cfg.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    loader, dataset, sampler, per_epoch = _loader(rows, shards, model, cfg, info, local_batch)
+    steps = max(1, per_epoch) * opt_cfg.epochs
+    # clamped: a stream may run a few steps past its estimate, and the cosine must not climb back up
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     use_amp = cuda and opt_cfg.amp
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     start, history = 0, []
@@ -162,12 +233,13 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
     if info.world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[info.local_rank] if cuda else None)
     for epoch in range(start, opt_cfg.epochs):
-        sampler.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
         _set_mode(model, cfg.model.freeze_backbone)
         t0 = time.perf_counter()
         totals = torch.zeros(4, dtype=torch.float64)  # loss sum, correct, used, skipped
-        for step, (x, y, ok) in enumerate(loader):
+        for step, (x, y, ok) in enumerate(_batches(loader, bool(shards), info, device)):
             x, yf, mask = x.to(device), y.float().to(device), ok.float().to(device)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 logits = net(x).float()
@@ -183,7 +255,7 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
                                         * mask).sum()), float(mask.sum()), float((1 - mask).sum())],
                                        dtype=torch.float64)
             if on_step is not None:
-                on_step(step + 1, len(loader))
+                on_step(step + 1, per_epoch)
         if info.world > 1:
             dist.all_reduce(totals)
         seconds = time.perf_counter() - t0
@@ -205,4 +277,5 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
     return history
 
 
-__all__ = ["STATE", "DistInfo", "TrainDataset", "fit", "init_distributed", "set_trainable", "train_view"]
+__all__ = ["STATE", "DistInfo", "ShardTrainDataset", "TrainDataset", "fit", "init_distributed", "set_trainable",
+           "train_view"]

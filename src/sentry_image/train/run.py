@@ -1,57 +1,48 @@
 """``train(config) -> checkpoint path``: the one training entry point the CLI, ``torchrun`` and tests call.
 
-Steps: validate the config (before anything else), read the rows (manifest or labelled folder), split them by
-source group, build the registered detector (optionally from local or cached pretrained weights), run the loop,
-fit calibration on the calibration split only, and save a self-describing checkpoint with the resolved config,
-the training history and the split record beside it. Under ``torchrun`` only rank 0 writes.
+Steps: validate the config and read the data (:func:`sentry_image.train.data.load_training_data`: manifest,
+subsets and real rows split by source group, or a shard stream; any problem is a ConfigError before a model
+exists), build the registered detector (optionally from local or cached pretrained weights), run the loop, fit
+calibration on the calibration split only, and save a self-describing checkpoint with the resolved config, the
+training history, the split record and where the data came from. Under ``torchrun`` only rank 0 writes.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from PIL import Image
 
-from ..data.manifest import ManifestRow, read_manifest, rows_hash
-from ..data.splits import Split, split_by_group
+from ..data.datasets import read_shard
+from ..data.manifest import ManifestRow
+from ..data.sources import read_source
+from ..data.splits import Split
 from ..evaluate.calibrate import ScoredSplit, fit_calibration
 from ..evaluate.metrics import summary
-from ..imaging import ImageError, load_image
+from ..imaging import ImageError, decode_image, load_image
 from ..models.base import Calibration, DetectorModel, preprocess
 from ..models.checkpoint import save_checkpoint
 from ..models.registry import create_detector
-from .config import CalibrationConfig, TrainConfig, save_config
+from .config import CalibrationConfig, ConfigError, TrainConfig, save_config
+from .data import TrainingData, load_training_data, make_splits
 from .loop import fit, init_distributed
 
 log = logging.getLogger(__name__)
 
 
 def read_rows(source: str | Path) -> list[ManifestRow]:
-    """Rows of a manifest CSV, or of a folder whose ``real/`` and ``ai/`` sub-folders give the labels."""
-    source = Path(source)
-    if source.is_dir():
-        from ..data.scan import parse_label_spec, save_manifest, scan_folder
+    """Rows of a manifest CSV, or of a folder whose ``real/`` and ``ai/`` sub-folders give the labels.
 
-        result = scan_folder(source, labels=parse_label_spec("real=real,ai=ai"))
-        with tempfile.TemporaryDirectory() as tmp:
-            manifest = save_manifest(result, Path(tmp) / "manifest.csv")
-            return read_manifest(manifest)
-    return read_manifest(source)
-
-
-def make_splits(rows: Sequence[ManifestRow], fractions: Sequence[float], seed: int) -> dict[str, Split]:
-    """Source-grouped train / calibration / test splits (roles with a zero share are left out)."""
-    if len(fractions) != 3:
-        raise ValueError(f"data.fractions needs three shares (train, calibration, test), got {list(fractions)}")
-    shares = {role: float(f) for role, f in zip(("train", "calibration", "test"), fractions, strict=True) if f > 0}
-    return split_by_group(rows, fractions=shares, seed=seed)
+    Kept for existing callers; :func:`sentry_image.data.sources.read_source` also reads published subset names.
+    """
+    return read_source(source)
 
 
 def score_split(model: DetectorModel, rows: Sequence[ManifestRow]) -> tuple[np.ndarray, list[int]]:
@@ -86,23 +77,31 @@ def build_model(cfg: TrainConfig) -> DetectorModel:
     return model
 
 
-@torch.no_grad()
 def standardise_features(model: DetectorModel, rows: Sequence[ManifestRow]) -> None:
     """Fit a probe's feature standardisation (``feat_mean`` / ``feat_std`` buffers) on clean training views.
 
     A linear head on raw features is badly conditioned (feature scales differ by orders of magnitude); the
     default family stores the standardisation in its checkpoint, so it is fitted once before the head is trained.
     """
+    def images() -> Iterator[Image.Image]:
+        for row in rows:
+            try:
+                yield load_image(row.path).rgb
+            except ImageError:
+                continue
+
+    _standardise(model, images())
+
+
+@torch.no_grad()
+def _standardise(model: DetectorModel, images: Iterable[Image.Image]) -> None:
     features = getattr(model, "features", None)
     if features is None or not hasattr(model, "feat_mean"):
         return
     model.eval()
-    feats = []
-    for row in rows:
-        try:
-            feats.append(features(preprocess(load_image(row.path).rgb, model.preprocess_cfg)).mean(0))
-        except ImageError:
-            continue
+    feats = [features(preprocess(image, model.preprocess_cfg)).mean(0) for image in images]
+    if not feats:
+        raise ValueError("no training image decodes: nothing to standardise the features on")
     stacked = torch.stack(feats)
     model.feat_mean.copy_(stacked.mean(0))  # type: ignore[operator]
     model.feat_std.copy_(stacked.std(0).clamp_min(1e-6))  # type: ignore[operator]
@@ -120,34 +119,64 @@ def _calibrate(model: DetectorModel, split: Split, cfg: CalibrationConfig) -> tu
     return calibration, metrics
 
 
+def _first_images(shards: Sequence[Path], limit: int) -> list[Image.Image]:
+    """The first ``limit`` decodable images of the shards in order (the same on every rank)."""
+    images: list[Image.Image] = []
+    for shard in shards:
+        for data, meta in read_shard(shard, strict=False):
+            try:
+                images.append(decode_image(data, str(meta.get("path", shard.name))).rgb)
+            except ImageError:
+                continue
+            if len(images) >= limit:
+                return images
+    return images
+
+
+def _provenance(data: TrainingData) -> dict[str, Any]:
+    """Where the training data came from, for the checkpoint (what ``eval`` and a reader need to trust it)."""
+    out = dict(data.provenance)
+    if data.shards:
+        out["shard_files"] = [p.name for p in data.shards[:1000]]
+    return out
+
+
 def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -> Path:
-    """Train per ``cfg`` and return the checkpoint folder (``cfg.out``)."""
+    """Train per ``cfg`` and return the checkpoint folder (``cfg.out``).
+
+    Raises:
+        ConfigError: before any model is built, for missing or unusable data (the message names the key).
+    """
+    if cfg.data.shards and cfg.optim.optimizer == "lbfgs":
+        raise ConfigError("optim.optimizer=lbfgs fits on cached features of listed rows: use data.manifest / "
+                          "data.subsets instead of data.shards, or adamw / sgd to train from shards")
     info = init_distributed()
+    data = load_training_data(cfg.data, cfg.seed, calibrate=cfg.calibration.enabled)
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    rows = read_rows(cfg.data.manifest)
-    splits = make_splits(rows, cfg.data.fractions, cfg.data.split_seed)
-    train_rows = list(splits["train"].rows)
-    if cfg.data.max_images and len(train_rows) > cfg.data.max_images:
-        train_rows = random.Random(cfg.seed).sample(train_rows, cfg.data.max_images)
+    train_rows = data.rows
     model = build_model(cfg)
     if cfg.model.freeze_backbone:
-        standardise_features(model, train_rows)
-    log.info("training %s on %d images (%d processes)", cfg.model.name, len(train_rows), info.world)
+        if data.shards:
+            _standardise(model, _first_images(data.shards, 256))
+        else:
+            standardise_features(model, train_rows)
+    log.info("training %s on %s (%d processes)", cfg.model.name,
+             f"{len(data.shards)} shards" if data.shards else f"{len(train_rows)} images", info.world)
     if cfg.optim.optimizer == "lbfgs":
         from .probe import fit_probe
 
         history = fit_probe(model, train_rows, cfg, out, on_step)
     else:
-        history = fit(model, train_rows, cfg, out, on_step)
+        history = fit(model, train_rows, cfg, out, on_step, shards=data.shards)
     if info.is_main:
-        calibration, cal_metrics = (_calibrate(model, splits["calibration"], cfg.calibration)
-                                    if cfg.calibration.enabled and "calibration" in splits else (Calibration(), {}))
-        record = {role: {"images": len(s), "groups": list(s.groups), "rows_sha256": rows_hash(s.rows)}
-                  for role, s in splits.items()}
-        extra = {"training_data_sha256": rows_hash(train_rows), "manifest_sha256": rows_hash(rows),
-                 "split": {"description": splits["train"].description, "seed": cfg.data.split_seed, **record},
+        calibration, cal_metrics = (_calibrate(model, data.calibration, cfg.calibration)
+                                    if cfg.calibration.enabled and data.calibration is not None
+                                    else (Calibration(), {}))
+        extra = {"training_data_sha256": data.provenance.get("training_rows_sha256", ""),
+                 "manifest_sha256": data.provenance.get("rows_sha256", ""),
+                 "data": _provenance(data), "split": data.record,
                  "metrics": {"calibration_split": cal_metrics} if cal_metrics else {},
                  "training": {"config": cfg.to_dict(), "history": history, "world_size": info.world}}
         save_checkpoint(model, out, calibration=calibration, name=cfg.checkpoint_name or cfg.model.name,
