@@ -70,36 +70,65 @@ def train_cmd(
 
 def eval_cmd(
     model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint folder or shipped checkpoint name.")],
-    data: Annotated[Path, typer.Option("--data", help="Manifest CSV or folder with real/ and ai/.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for report.json, report.md, report.html, plots.")],
-    suite: Annotated[str, typer.Option("--suite", help="Degradation suite: clean or robustness.")] = "robustness",
-    split: Annotated[str, typer.Option("--split", help="all, or a role of the source-grouped split (test).")]
-    = "all",
-    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the source-grouped split.")] = 0,
-    subset_key: Annotated[str, typer.Option("--subset-key", help="Row column naming the subset: family or "
-                                                                 "generator.")] = "family",
+    data: Annotated[str | None, typer.Option(
+        "--data", help="Manifest CSV, folder with real/ and ai/, or published subset names (subsets:A,B or A,B; "
+                       "read under --root, paired with --real).")] = None,
+    benchmark: Annotated[Path | None, typer.Option(
+        "--benchmark", help="Benchmark YAML (configs/benchmarks/): data, split, suite; the options here override "
+                            "its fields.")] = None,
+    suite: Annotated[str | None, typer.Option(
+        "--suite", help="Degradation suite: clean, robustness, or a suite YAML file. [default: robustness]")] = None,
+    split: Annotated[str | None, typer.Option(
+        "--split", help="all, or a role of the source-grouped split (test). [default: all]")] = None,
+    split_seed: Annotated[int | None, typer.Option(
+        "--split-seed", help="Seed of the source-grouped split. [default: the checkpoint's recorded seed]")] = None,
+    subset_key: Annotated[str | None, typer.Option(
+        "--subset-key", help="Row column naming the subset: family, generator or subset. [default: family]")] = None,
+    root: Annotated[Path | None, typer.Option(
+        "--root", help="Folder given to data fetch --to / data extract --root (for subset names).")] = None,
+    real: Annotated[Path | None, typer.Option(
+        "--real", help="Manifest or folder of real images to pair with subsets (the hub holds AI images only).")]
+    = None,
     backend: Annotated[str, typer.Option("--backend", help="torch, or onnx (onnxruntime; --model may be a .onnx "
                                                            "file).")] = "torch",
 ) -> None:
     """Evaluate a checkpoint with the MPBench protocol per subset x degradation; write JSON, Markdown, HTML."""
-    from .evaluate.protocol import SUITES, evaluate_checkpoint
+    from .evaluate.protocol import evaluate_checkpoint
     from .evaluate.report import write_report
+    from .evaluate.suites import BenchmarkConfig, load_benchmark, load_suite
     from .models.checkpoint import CheckpointError
+    from .train.config import ConfigError
 
-    if suite not in SUITES:
-        raise _usage(f"--suite: unknown suite {suite!r}; known: {', '.join(SUITES)}")
-    if not data.exists():
-        raise _usage(f"--data: {data} does not exist")
+    if data is None and benchmark is None:
+        raise _usage("give --data (manifest, folder or subset names) or --benchmark FILE")
+    try:
+        bench = load_benchmark(benchmark) if benchmark is not None else BenchmarkConfig(data=data or "")
+    except ConfigError as exc:
+        raise _usage(f"--benchmark: {exc}") from None
+    explicit = {"data": data, "suite": suite, "split": split, "split_seed": split_seed, "subset_key": subset_key,
+                "root": None if root is None else str(root), "real": None if real is None else str(real)}
+    for key, value in explicit.items():
+        if value is not None:
+            setattr(bench, key, value)
+            if key == "data":
+                bench.subsets = []  # --data replaces the benchmark's data, whichever way it named it
+    try:
+        chosen = load_suite(bench.suite)
+    except ConfigError as exc:
+        raise _usage(f"--suite: {exc}") from None
     _log_to_console()
     try:
-        report = evaluate_checkpoint(model, data, suite=suite, split=split, split_seed=split_seed,
-                                     subset_key=subset_key, backend=backend)
+        report = evaluate_checkpoint(model, bench.spec, suite=chosen, split=bench.split, split_seed=bench.split_seed,
+                                     subset_key=bench.subset_key, backend=backend, root=bench.root,
+                                     real=bench.real or None)
     except (CheckpointError, ValueError) as exc:
         raise _usage(str(exc)) from None
     paths = write_report(report, out)
-    overall = report.results["clean"]["all"]
-    err.print(f"clean AUC {overall.get('auc', float('nan')):.3f}, accuracy {overall['accuracy']['overall']:.3f} "
-              f"on {overall['n']} images; wrote {', '.join(str(p) for p in paths)}")
+    overall = report.results[report.conditions[0]]["all"]
+    auc = f"{overall['auc']:.3f}" if "auc" in overall else "n/a (one class only)"
+    err.print(f"{report.conditions[0]} AUC {auc}, accuracy {overall['accuracy']['overall']:.3f} on {overall['n']} "
+              f"images; wrote {', '.join(str(p) for p in paths)}")
 
 
 def leaderboard_cmd(

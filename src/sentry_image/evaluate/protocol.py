@@ -9,7 +9,6 @@ threshold is never refitted on the evaluated data (it comes from the calibration
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,34 +19,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data import degrade
 from ..data.manifest import ManifestRow, rows_hash
 from ..imaging import ImageError, load_image
 from ..models.base import Calibration, DetectorModel
 from .metrics import summary
+from .suites import BUILTIN, Condition, Suite, load_suite
 
 log = logging.getLogger(__name__)
-Degradation = Callable[[Image.Image], Image.Image]
-
-
-def _centre_crop(image: Image.Image) -> Image.Image:
-    w, h = image.size
-    return degrade.crop(image, (max(64, w // 2), max(64, h // 2)))
-
-
-CONDITIONS: dict[str, Degradation] = {
-    "clean": lambda im: im,
-    "jpeg95": lambda im: degrade.jpeg(im, 95),
-    "jpeg75": lambda im: degrade.jpeg(im, 75),
-    "jpeg50": lambda im: degrade.jpeg(im, 50),
-    "resize0.5": lambda im: degrade.resize(im, 0.5),
-    "resize2": lambda im: degrade.resize(im, 2.0),
-    "blur1": lambda im: degrade.blur(im, 1.0),
-    "crop_centre": _centre_crop,
-    "noise5": lambda im: degrade.noise(im, 5.0, rng=random.Random(0)),
-    "format_matched": degrade.format_matched,
-}
-SUITES: dict[str, tuple[str, ...]] = {"clean": ("clean",), "robustness": tuple(CONDITIONS)}
+# the built-in conditions by name (the ``robustness`` suite); suites of any other conditions come from YAML
+CONDITIONS: dict[str, Condition] = {c.name: c for c in BUILTIN["robustness"].conditions}
+SUITES: dict[str, tuple[str, ...]] = {name: tuple(s.names) for name, s in BUILTIN.items()}
 
 
 @dataclass
@@ -57,8 +38,10 @@ class EvalReport:
     Attributes:
         model: ``name@version`` of the checkpoint; checkpoint: its folder; architecture, num_parameters,
             preprocessing, calibration: copied from its ``config.json``.
-        data: what was evaluated (source, split, subset key, row count and hash, skipped rows).
-        suite, conditions: the degradation suite and its conditions, in order.
+        data: what was evaluated (source spec, root and real images for subsets, split, subset key, row count and
+            hash, skipped rows).
+        suite, conditions: the degradation suite (name, or file) and its condition names, in order.
+        condition_params: per condition, its op and parameters (``{"op": "jpeg", "quality": 75}``) as applied.
         results: ``results[condition][subset]`` -> metrics summary.
         predictions: per evaluated row: path, label, subset, and ``p[condition]`` calibrated probabilities.
         throughput: ``images_per_s`` of the clean pass (decode + preprocessing + forward, one image at a time)
@@ -77,6 +60,7 @@ class EvalReport:
     results: dict[str, dict[str, dict[str, Any]]]
     predictions: dict[str, Any] = field(default_factory=dict)
     throughput: dict[str, float] = field(default_factory=dict)
+    condition_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,13 +87,13 @@ def subset_masks(labels: np.ndarray, subsets: Sequence[str]) -> dict[str, np.nda
 
 @torch.inference_mode()
 def score_conditions(model: DetectorModel, calibration: Calibration, rows: Sequence[ManifestRow],
-                     conditions: Sequence[str], on_row: Callable[[], None] | None = None
+                     conditions: Sequence[Condition], on_row: Callable[[], None] | None = None
                      ) -> tuple[list[int], dict[str, np.ndarray], list[dict[str, str]], float]:
     """Calibrated probabilities per condition for the rows that decode; also the skipped rows and the
     clean-pass seconds (decode + degrade + preprocess + forward)."""
     model.eval()
     kept: list[int] = []
-    probs: dict[str, list[float]] = {c: [] for c in conditions}
+    probs: dict[str, list[float]] = {c.name: [] for c in conditions}
     skipped: list[dict[str, str]] = []
     clean_seconds = 0.0
     for i, row in enumerate(rows):
@@ -120,10 +104,10 @@ def score_conditions(model: DetectorModel, calibration: Calibration, rows: Seque
             skipped.append({"path": row.rel_path, "error": f"{exc.code}: {exc.message}"})
             continue
         kept.append(i)
-        for name in conditions:
-            logit = model.logits_for_images([CONDITIONS[name](image)])
-            probs[name].append(float(calibration.probability(logit)[0]))
-            if name == "clean":
+        for i_cond, condition in enumerate(conditions):
+            logit = model.logits_for_images([condition(image)])
+            probs[condition.name].append(float(calibration.probability(logit)[0]))
+            if i_cond == 0:  # the first condition (clean in every shipped suite) times decode + forward
                 clean_seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
         if on_row is not None:
@@ -131,15 +115,27 @@ def score_conditions(model: DetectorModel, calibration: Calibration, rows: Seque
     return kept, {c: np.asarray(v) for c, v in probs.items()}, skipped, clean_seconds
 
 
-def evaluate(model: DetectorModel, calibration: Calibration, rows: Sequence[ManifestRow], *, suite: str = "robustness",
-             subset_key: str = "family", on_row: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Run the protocol; returns the ``results``, ``predictions``, ``throughput`` and skip record of a report."""
-    if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
-    conditions = list(SUITES[suite])
-    kept, probs, skipped, seconds = score_conditions(model, calibration, rows, conditions, on_row)
+def _warn_one_class(labels: np.ndarray) -> None:
+    n_real, n_ai = int((labels == 0).sum()), int((labels == 1).sum())
+    if not n_real or not n_ai:
+        log.warning("only %s images among the %d evaluated (no %s): AUC, AP, EER and TPR@FPR are undefined (n/a); "
+                    "accuracy is reported alone. Pair AI subsets with real images (--real).",
+                    "AI" if n_ai else "real", labels.size, "real" if n_ai else "AI")
+
+
+def evaluate(model: DetectorModel, calibration: Calibration, rows: Sequence[ManifestRow], *,
+             suite: str | Path | Suite = "robustness", subset_key: str = "family",
+             on_row: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run the protocol; returns the ``results``, ``predictions``, ``throughput`` and skip record of a report.
+
+    ``suite``: a built-in name, a suite YAML path or a :class:`~.suites.Suite`.
+    """
+    chosen = load_suite(suite)
+    conditions = chosen.names
+    kept, probs, skipped, seconds = score_conditions(model, calibration, rows, chosen.conditions, on_row)
     used = [rows[i] for i in kept]
     labels = np.array([int(r.label) for r in used], dtype=np.int64)
+    _warn_one_class(labels)
     subsets = [subset_of(r, subset_key) for r in used]
     masks = subset_masks(labels, subsets)
     results = {c: {name: summary(labels[m], probs[c][m], calibration.threshold) for name, m in masks.items()}
@@ -147,8 +143,8 @@ def evaluate(model: DetectorModel, calibration: Calibration, rows: Sequence[Mani
     predictions = {"path": [r.rel_path for r in used], "label": labels.tolist(), "subset": subsets,
                    "p": {c: [round(float(x), 6) for x in probs[c]] for c in conditions}}
     throughput = {"images_per_s": round(len(used) / max(seconds, 1e-9), 2), "torch_threads": torch.get_num_threads()}
-    return {"conditions": conditions, "results": results, "predictions": predictions, "throughput": throughput,
-            "skipped": skipped, "rows_sha256": rows_hash(used)}
+    return {"suite": chosen.name, "conditions": conditions, "condition_params": chosen.params(), "results": results,
+            "predictions": predictions, "throughput": throughput, "skipped": skipped, "rows_sha256": rows_hash(used)}
 
 
 @torch.inference_mode()
@@ -169,18 +165,36 @@ def measure_throughput(model: DetectorModel, repeats: int = 10, size: tuple[int,
     return round(1.0 / float(np.median(times)), 2)
 
 
-def evaluate_checkpoint(model_ref: str | Path, data: str | Path, *, suite: str = "robustness", split: str = "all",
-                        split_seed: int | None = None, subset_key: str = "family", backend: str = "torch",
-                        on_row: Callable[[], None] | None = None) -> EvalReport:
+def read_data(data: str | Path | Sequence[ManifestRow], *, root: str | Path = ".",
+              real: str | Path | None = None) -> list[ManifestRow]:
+    """Rows to evaluate: given rows as they are, else a manifest, a labelled folder or published subset names
+    (``subsets:A,B`` or bare names, under ``root``, paired with the ``real`` images) through
+    :func:`sentry_image.data.sources.read_source`."""
+    if not isinstance(data, str | Path):
+        return list(data)
+    from ..data.sources import read_source
+
+    return read_source(data, root=root, real=real)
+
+
+def evaluate_checkpoint(model_ref: str | Path, data: str | Path | Sequence[ManifestRow], *,
+                        suite: str | Path | Suite = "robustness", split: str = "all", split_seed: int | None = None,
+                        subset_key: str = "family", backend: str = "torch", root: str | Path = ".",
+                        real: str | Path | None = None, on_row: Callable[[], None] | None = None) -> EvalReport:
     """Load a checkpoint (folder or shipped name), pick the rows of ``data`` (``split``: ``all`` or a role of
     the source-grouped split) and run :func:`evaluate`. Refuses a test split that shares sources with training.
 
+    ``data``: manifest rows, or a spec for :func:`read_data` (manifest, folder, or subset names with ``root``
+    and ``real``). ``suite``: a built-in name, a suite YAML path or a :class:`~.suites.Suite`; it is checked
+    before the model loads. ``split_seed=None`` uses the seed recorded in the checkpoint.
     ``backend="onnx"`` scores with onnxruntime (``model_ref`` may then also be an exported ``.onnx`` file).
     """
     from ..detect import resolve_model
     from ..models.checkpoint import load_checkpoint
-    from ..train.run import make_splits, read_rows
+    from ..train.run import make_splits
 
+    chosen = load_suite(suite)
+    rows = read_data(data, root=root, real=real)
     if backend == "onnx":
         from ..scale.onnx_runtime import load_onnx
 
@@ -189,7 +203,6 @@ def evaluate_checkpoint(model_ref: str | Path, data: str | Path, *, suite: str =
         model, calibration, config = load_checkpoint(resolve_model(str(model_ref)))
     else:
         raise ValueError(f"unknown backend {backend!r}: torch or onnx")
-    rows = read_rows(data)
     recorded = config.get("split", {})
     if split != "all":
         fractions = config.get("training", {}).get("config", {}).get("data", {}).get("fractions", [0.6, 0.2, 0.2])
@@ -200,20 +213,22 @@ def evaluate_checkpoint(model_ref: str | Path, data: str | Path, *, suite: str =
         if overlap:
             raise ValueError(f"the {split} split shares sources with the checkpoint's training split: "
                              f"{sorted(overlap)[:5]} (use the seed it was trained with)")
-    log.info("evaluating %s on %d images (%s suite, %s)", model_ref, len(rows), suite, backend)
-    out = evaluate(model, calibration, rows, suite=suite, subset_key=subset_key, on_row=on_row)
+    log.info("evaluating %s on %d images (%s suite, %s)", model_ref, len(rows), chosen.name, backend)
+    out = evaluate(model, calibration, rows, suite=chosen, subset_key=subset_key, on_row=on_row)
     out["throughput"]["forward_images_per_s"] = measure_throughput(model)
+    source = str(data) if isinstance(data, str | Path) else f"{len(rows)} rows given"
     return EvalReport(
         model=f"{config.get('name')}@{config.get('version')}", checkpoint=str(model_ref),
         architecture=config["architecture"],
         # an onnxruntime model has no torch parameters: the checkpoint recorded its count
         num_parameters=int(config.get("num_parameters") or sum(p.numel() for p in model.parameters())),
         preprocessing=config["preprocessing"], calibration=config["calibration"],
-        data={"source": str(data), "split": split, "subset_key": subset_key, "n": len(out["predictions"]["label"]),
-              "rows_sha256": out["rows_sha256"], "skipped": out["skipped"]},
-        suite=suite, conditions=out["conditions"], results=out["results"], predictions=out["predictions"],
-        throughput=out["throughput"])
+        data={"source": source, "root": str(root), "real": str(real or ""), "split": split, "subset_key": subset_key,
+              "n": len(out["predictions"]["label"]), "rows_sha256": out["rows_sha256"], "skipped": out["skipped"]},
+        suite=chosen.name if chosen.source == "built-in" else f"{chosen.name} ({chosen.source})",
+        conditions=out["conditions"], results=out["results"], predictions=out["predictions"],
+        throughput=out["throughput"], condition_params=out["condition_params"])
 
 
-__all__ = ["CONDITIONS", "SUITES", "EvalReport", "evaluate", "evaluate_checkpoint", "measure_throughput",
+__all__ = ["CONDITIONS", "SUITES", "EvalReport", "evaluate", "evaluate_checkpoint", "measure_throughput", "read_data",
            "subset_masks", "subset_of"]

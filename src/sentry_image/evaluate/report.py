@@ -2,7 +2,8 @@
 
 Everything here is generated from the JSON (never edited by hand): the plots are ROC curves per subset on the
 clean condition, a reliability diagram, and a subset x degradation heatmap of accuracy at the stored threshold
-and of AUC. :func:`write_leaderboard` turns several reports into one results table.
+and of AUC. :func:`write_leaderboard` turns several reports into one results table. A metric that is undefined
+(AUC, AP, EER without real or without AI images) is shown as ``n/a``, never as a number.
 """
 
 from __future__ import annotations
@@ -22,14 +23,61 @@ from .protocol import EvalReport
 SHOWN = ("auc", "ap", "eer", "tpr_at_fpr_0_01", "tpr_at_fpr_0_05", "ece", "brier")
 
 
+NA = "n/a"
+
+
 def _fmt(value: Any) -> str:
-    return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
+    return NA if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
 
 
-def metric_table(report: EvalReport, condition: str = "clean") -> list[list[str]]:
+def reference(report: EvalReport) -> str:
+    """The condition the single-condition views use: ``clean`` when the suite has it, else its first."""
+    return "clean" if "clean" in report.results else report.conditions[0]
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    rest = ", ".join(f"{k}={v}" for k, v in params.items() if k != "op")
+    return f"{params.get('op', '?')}({rest})"
+
+
+def condition_table(report: EvalReport) -> list[list[str]]:
+    """Header + one row per condition: its op and parameters as applied (older reports: not recorded)."""
+    return [["condition", "applied to both classes"]] + [
+        [c, _params_text(report.condition_params[c]) if c in report.condition_params else "not recorded"]
+        for c in report.conditions]
+
+
+def summary_lines(report: EvalReport) -> list[str]:
+    """Model, data, suite and speed facts shown above the tables (one line each)."""
+    cal, data, tp = report.calibration, report.data, report.throughput
+    source = f"`{data['source']}`" + (f" under `{data['root']}`" if data.get("root") not in (None, "", ".") else "")
+    source += f" with real images from `{data['real']}`" if data.get("real") else ""
+    return [
+        f"Model: {report.model} ({report.architecture}), {report.num_parameters:,} parameters, preprocessing "
+        f"{preprocessing_summary(report.preprocessing)}; checkpoint `{report.checkpoint}`.",
+        f"Data: {source}, split `{data['split']}`, {data['n']} images ({len(data['skipped'])} skipped), subsets by "
+        f"`{data['subset_key']}`.",
+        f"Threshold {cal['threshold']:.3f} from: {cal.get('fitted_on') or 'not recorded'} (never refitted here).",
+        f"Suite: {report.suite}, {len(report.conditions)} conditions, each applied alike to real and AI images.",
+        f"Speed: {tp.get('forward_images_per_s', 0):.1f} images/s (preprocessing + forward, fixed 640x480 input, "
+        f"batch 1); {tp.get('images_per_s', 0):.1f} images/s over the evaluated files (decode included); "
+        f"{tp.get('torch_threads')} torch threads on this CPU.",
+    ]
+
+
+def one_class_note(report: EvalReport) -> str:
+    """A warning sentence when the data hold one class only (AUC and friends undefined), else ``""``."""
+    ref = report.results[reference(report)]["all"]
+    if ref["n_real"] and ref["n_ai"]:
+        return ""
+    return (f"Only {'AI' if ref['n_ai'] else 'real'} images were evaluated: AUC, AP, EER and TPR@FPR are undefined "
+            "(n/a); pair the AI subsets with real images (eval --real).")
+
+
+def metric_table(report: EvalReport, condition: str | None = None) -> list[list[str]]:
     """Header + one row per subset: n, accuracies at the stored threshold, threshold-free metrics."""
     rows = [["subset", "n (real/AI)", "acc real", "acc AI", "acc", *SHOWN]]
-    for subset, m in report.results[condition].items():
+    for subset, m in report.results[condition or reference(report)].items():
         acc = m["accuracy"]
         rows.append([subset, f"{m['n']} ({m['n_real']}/{m['n_ai']})", _fmt(acc["real"]), _fmt(acc["fake"]),
                      _fmt(acc["overall"]), *(_fmt(m.get(k)) for k in SHOWN)])
@@ -52,18 +100,14 @@ def _markdown_table(rows: list[list[str]]) -> str:
 
 
 def to_markdown(report: EvalReport) -> str:
-    cal = report.calibration
+    note = one_class_note(report)
     return "\n\n".join([
         f"# Evaluation of {report.model} ({report.architecture})",
-        f"Data: `{report.data['source']}`, split `{report.data['split']}`, {report.data['n']} images "
-        f"({len(report.data['skipped'])} skipped), subsets by `{report.data['subset_key']}`. Threshold "
-        f"{cal['threshold']:.3f} from: {cal.get('fitted_on') or 'not recorded'}. {report.num_parameters:,} "
-        f"parameters; {report.throughput.get('forward_images_per_s', 0):.1f} images/s (fixed 640x480 input; "
-        f"{report.throughput.get('images_per_s', 0):.1f} over the evaluated files) on this CPU "
-        f"({report.throughput.get('torch_threads')} threads).",
-        "## Clean images", _markdown_table(metric_table(report)),
+        "\n".join(f"- {line}" for line in summary_lines(report)), *([f"**Note:** {note}"] if note else []),
+        f"## {reference(report).capitalize()} images, per subset", _markdown_table(metric_table(report)),
         "## AUC per subset x degradation", _markdown_table(grid_table(report, "auc")),
         "## Accuracy at the stored threshold per subset x degradation", _markdown_table(grid_table(report, "accuracy")),
+        "## Conditions", _markdown_table(condition_table(report)),
     ]) + "\n"
 
 
@@ -74,20 +118,25 @@ def plot_figures(report: EvalReport, out: Path) -> list[Path]:
     matplotlib.use("Agg")  # no display here; and never a GUI backend inside a library call
     import matplotlib.pyplot as plt
 
+    ref = reference(report)
     pred = report.predictions
     y = np.asarray(pred["label"])
-    p = np.asarray(pred["p"]["clean"])
+    p = np.asarray(pred["p"][ref])
     subsets = np.asarray(pred["subset"])
     paths = []
     fig, ax = plt.subplots(figsize=(5, 5))
-    for name, res in report.results["clean"].items():
+    for name, res in report.results[ref].items():
         mask = np.ones_like(y, dtype=bool) if name == "all" else (y == 0) | ((subsets == name) & (y == 1))
         if "auc" in res:
             fpr, tpr, _ = roc_curve(y[mask], p[mask])
             ax.plot(fpr, tpr, label=f"{name} (AUC {res['auc']:.3f})", lw=2 if name == "all" else 1)
     ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set(xlabel="false-positive rate (real called AI)", ylabel="true-positive rate", title="ROC, clean images")
-    ax.legend(fontsize=7, loc="lower right")
+    if "auc" not in report.results[ref]["all"]:
+        ax.text(0.5, 0.5, "ROC undefined:\none class only", ha="center", va="center", fontsize=12)
+    else:
+        ax.legend(fontsize=7, loc="lower right", title="AI subset vs all real")
+    ax.set(xlabel="false-positive rate (real called AI)", ylabel="true-positive rate (AI caught)",
+           title=f"ROC per subset, {ref} images")
     paths.append(_save(fig, out / "roc.png"))
 
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -96,26 +145,28 @@ def plot_figures(report: EvalReport, out: Path) -> list[Path]:
     centres = [(edges[b] + edges[b + 1]) / 2 for b in range(10) if (bins == b).any()]
     freq = [y[bins == b].mean() for b in range(10) if (bins == b).any()]
     counts = [int((bins == b).sum()) for b in range(10) if (bins == b).any()]
-    ax.bar(centres, freq, width=0.09, alpha=0.7, label="share AI in bin")
+    ax.bar(centres, freq, width=0.09, alpha=0.7, label="share AI in bin (label: images)")
     for c, f, n in zip(centres, freq, counts, strict=True):
         ax.annotate(str(n), (c, f), ha="center", va="bottom", fontsize=7)
     ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="perfect calibration")
+    ax.axvline(report.calibration["threshold"], color="C3", lw=0.8, ls="--", label="stored threshold")
     ax.set(xlabel="predicted probability (AI)", ylabel="observed share of AI images", xlim=(0, 1), ylim=(0, 1.05),
-           title=f"Reliability, clean (ECE {report.results['clean']['all']['ece']:.3f})")
+           title=f"Reliability, {ref} (ECE {report.results[ref]['all']['ece']:.3f})")
     ax.legend(fontsize=8, loc="upper left")
     paths.append(_save(fig, out / "reliability.png"))
 
     for metric in ("accuracy", "auc"):
         table = grid_table(report, metric)
-        values = np.array([[float(v) if v != "-" else np.nan for v in r[1:]] for r in table[1:]])
-        fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(report.conditions), 0.9 + 0.45 * len(values)))
+        values = np.array([[float(v) if v != NA else np.nan for v in r[1:]] for r in table[1:]])
+        fig, ax = plt.subplots(figsize=(2.0 + 0.75 * len(report.conditions), 1.2 + 0.45 * len(values)))
         im = ax.imshow(values, vmin=0.0 if metric == "accuracy" else 0.5, vmax=1.0, cmap="RdYlGn", aspect="auto")
         ax.set_xticks(range(len(report.conditions)), report.conditions, rotation=40, ha="right", fontsize=8)
         ax.set_yticks(range(len(values)), [r[0] for r in table[1:]], fontsize=8)
         for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, "-" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
+            ax.text(j, i, NA if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
         fig.colorbar(im, ax=ax, fraction=0.03)
-        ax.set_title(f"{'accuracy at stored threshold' if metric == 'accuracy' else 'AUC'}: subset x degradation")
+        ax.set_title(f"{'Accuracy at the stored threshold' if metric == 'accuracy' else 'AUC'}: "
+                     "subset (rows) x degradation (columns)", fontsize=10)
         paths.append(_save(fig, out / f"heatmap_{metric}.png"))
     return paths
 
@@ -137,18 +188,36 @@ def _html_table(rows: list[list[str]]) -> str:
 
 def to_html(report: EvalReport, images: Sequence[Path]) -> str:
     """A single page with every image inlined (base64), readable offline and attachable as one file."""
-    figs = "".join(f'<figure><img alt="{html.escape(p.stem)}" src="data:image/png;base64,'
-                   f'{base64.b64encode(p.read_bytes()).decode()}"></figure>' for p in images)
-    md = to_markdown(report).split("\n\n")
+    def fig(name: str, caption: str) -> str:
+        path = next((p for p in images if p.stem == name), None)
+        if path is None:
+            return ""
+        return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
+                f'{base64.b64encode(path.read_bytes()).decode()}"><figcaption>{html.escape(caption)}</figcaption>'
+                "</figure>")
+
+    title = html.escape(f"Evaluation of {report.model} ({report.architecture})")
+    ref = reference(report)
+    note = one_class_note(report)
+    facts = "".join(f"<li>{html.escape(line).replace('`', '')}</li>" for line in summary_lines(report))
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;"
-             "text-align:right}td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em}"
-             "img{max-width:100%}")
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(md[0][2:])}</title>"
-            f"<style>{style}</style></head><body><h1>{html.escape(md[0][2:])}</h1><p>{html.escape(md[1])}</p>"
-            f"<h2>Clean images</h2>{_html_table(metric_table(report))}<h2>Plots</h2>{figs}"
-            f"<h2>AUC per subset x degradation</h2>{_html_table(grid_table(report, 'auc'))}"
-            f"<h2>Accuracy at the stored threshold</h2>{_html_table(grid_table(report, 'accuracy'))}</body></html>\n")
+             "text-align:right}td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em;"
+             "vertical-align:top}figcaption{font-size:12px;color:#555;max-width:560px}img{max-width:100%}"
+             ".note{background:#fff3cd;border:1px solid #e0c36b;padding:.5em 1em}")
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{style}</style></head><body><h1>{title}</h1><ul>{facts}</ul>"
+            + (f'<p class="note">{html.escape(note)}</p>' if note else "")
+            + f"<h2>{html.escape(ref.capitalize())} images, per subset</h2>{_html_table(metric_table(report))}"
+            + fig("roc", "ROC: each AI subset against every real image; 'all' pools the subsets.")
+            + fig("reliability", "Reliability: predicted probability against the observed share of AI images "
+                                 "(bar labels: images per bin).")
+            + "<h2>Subset x degradation</h2>"
+            + fig("heatmap_accuracy", "Accuracy at the stored threshold (real and AI pooled) per subset and condition.")
+            + fig("heatmap_auc", "AUC per subset and condition (n/a: one class only).")
+            + f"<h3>AUC</h3>{_html_table(grid_table(report, 'auc'))}"
+            + f"<h3>Accuracy at the stored threshold</h3>{_html_table(grid_table(report, 'accuracy'))}"
+            + f"<h2>Conditions</h2>{_html_table(condition_table(report))}</body></html>\n")
 
 
 def write_report(report: EvalReport, out: str | Path) -> list[Path]:
@@ -179,9 +248,10 @@ def leaderboard_rows(reports: Sequence[EvalReport]) -> list[dict[str, Any]]:
     """One row per report, best clean AUC first; the mean and worst AUC are over the degraded conditions."""
     rows = []
     for r in reports:
-        clean = r.results["clean"]["all"]
+        ref = reference(r)
+        clean = r.results[ref]["all"]
         degraded = [float(r.results[c]["all"]["auc"]) for c in r.conditions
-                    if c != "clean" and r.results[c]["all"].get("auc") is not None]
+                    if c != ref and r.results[c]["all"].get("auc") is not None]
         rows.append({"model": r.model, "architecture": r.architecture, "parameters": r.num_parameters,
                      "preprocessing": preprocessing_summary(r.preprocessing), "data": r.data["source"],
                      "split": r.data["split"], "n": clean["n"], "auc": clean.get("auc"), "ap": clean.get("ap"),
@@ -214,5 +284,5 @@ def write_leaderboard(paths: Sequence[str | Path], out: str | Path) -> list[Path
     return [js, md]
 
 
-__all__ = ["grid_table", "leaderboard_rows", "metric_table", "plot_figures", "read_report", "to_html", "to_markdown",
-           "write_leaderboard", "write_report"]
+__all__ = ["NA", "condition_table", "grid_table", "leaderboard_rows", "metric_table", "plot_figures", "read_report",
+           "reference", "summary_lines", "to_html", "to_markdown", "write_leaderboard", "write_report"]

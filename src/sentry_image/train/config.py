@@ -58,6 +58,11 @@ class DataConfig:
 class ModelConfig:
     """Which registered detector to train.
 
+    In a YAML file the section may start from a detector config (``configs/detectors/*.yaml``, which holds these
+    same keys): ``model: {config: ../detectors/cnnspot_resnet50.yaml, args: {crop_size: 112}}``. Keys given beside
+    ``config`` override the file's (``args`` key by key); the path is taken from the working directory, else from
+    the YAML file's folder, and the saved run config holds the expanded section.
+
     Attributes:
         name: registry name (``sentry-image models`` lists them).
         args: keyword arguments of the registry factory (stored in the checkpoint).
@@ -245,19 +250,57 @@ def parse_override(text: str) -> dict[str, Any]:
     return node
 
 
+def resolve_path(value: str, base: str | Path) -> str:
+    """``value`` as given when absolute or present under the working directory, else under ``base`` if it is there.
+
+    Configs name files from the repository root (``../shared/data/manifest.csv``) or beside themselves; the
+    first that exists wins, and a path found in neither is returned unchanged for the caller to report.
+    """
+    if not value or Path(value).is_absolute() or Path(value).exists():
+        return value
+    beside = Path(base) / value
+    return str(beside) if beside.exists() else value
+
+
+def _read_mapping(path: str | Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: unreadable config ({exc})") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return loaded
+
+
+def expand_model(section: Any, base: str | Path = ".") -> Any:
+    """The ``model`` section with its ``config: FILE`` reference replaced by the file's keys plus the local ones."""
+    if not isinstance(section, dict) or "config" not in section:
+        return section
+    local = dict(section)
+    ref = local.pop("config")
+    if not isinstance(ref, str) or not ref:
+        raise ConfigError(f"model.config: expected a detector config path, got {ref!r}")
+    found = resolve_path(ref, base)
+    if not Path(found).is_file():
+        raise ConfigError(f"model.config: no detector config {ref!r} (looked under the working directory and {base})")
+    detector = _read_mapping(found)
+    try:
+        _build(ModelConfig, detector, "model.")  # the file alone must be a valid section
+    except ConfigError as exc:
+        raise ConfigError(f"model.config {found}: {exc}") from None
+    args = {**detector.get("args", {}), **(local.pop("args", None) or {})}
+    return {**detector, **local, "args": args}
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Resolve a :class:`TrainConfig` from defaults, an optional YAML file and ``key=value`` overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: unreadable config ({exc})") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
-        data = loaded
+        data = _read_mapping(path)
     for text in overrides:
         data = _merge(data, parse_override(text))
+    if "model" in data:
+        data["model"] = expand_model(data["model"], Path(path).parent if path is not None else ".")
     return _build(TrainConfig, data)
 
 
@@ -270,4 +313,4 @@ def save_config(cfg: TrainConfig, path: str | Path) -> Path:
 
 
 __all__ = ["AugmentConfig", "CalibrationConfig", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig",
-           "TrainConfig", "load_config", "parse_override", "save_config"]
+           "TrainConfig", "expand_model", "load_config", "parse_override", "resolve_path", "save_config"]
