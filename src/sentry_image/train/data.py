@@ -122,6 +122,11 @@ def _check_labels(rows: Sequence[ManifestRow], what: str) -> None:
 
 def _streaming(cfg: DataConfig, calibrate: bool) -> TrainingData:
     shards = find_shards(cfg.shards)
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    workers = max(1, cfg.num_workers)
+    if len(shards) < world * workers:  # a rank or worker without a shard would idle or stall the others
+        raise ConfigError(f"data.shards: {len(shards)} shards for {world} processes x {workers} workers; write at "
+                          f"least {world * workers} (data shard --max-samples) or lower data.num_workers")
     index = _read("data.shards", lambda: shard_index(shards))
     data = TrainingData(shards=shards)
     if cfg.calibration:
