@@ -81,6 +81,8 @@ def test_trains_from_shards_with_a_broken_sample_and_an_explicit_calibration_set
     history = config["training"]["history"]
     assert [h["skipped"] for h in history] == [1, 1] and [h["images"] for h in history] == [23, 23]
     assert config["data"]["shard_count"] == 3 and config["data"]["samples"] == 24
+    assert [f["samples"] for f in config["data"]["shard_files"]] == [8, 8, 8]
+    assert all(len(f["sha256"]) == 64 for f in config["data"]["shard_files"])
     assert config["split"]["calibration"]["images"] == 12
     assert config["metrics"]["calibration_split"]["n"] == 12  # calibrated on the explicit set, all of it
     assert "calibration split" in calibration.fitted_on

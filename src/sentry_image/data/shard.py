@@ -149,11 +149,13 @@ def list_shards(location: str | Path) -> list[Path]:
 
 
 def shard_index(shards: Sequence[Path]) -> dict[str, Any]:
-    """What the ``index.json`` beside ``shards`` says of them: sample counts per shard, total, groups, rows hash.
+    """What the ``index.json`` beside ``shards`` says of them: samples per shard and in all, shard sha256s (as
+    written; not recomputed), the rows' split groups and hash.
 
     Shards without an index (or not listed in it) are counted by reading their tar headers.
     """
     counts: dict[Path, int] = {}
+    digests: dict[Path, str] = {}
     groups: set[str] = set()
     hashes: list[str] = []
     for folder in dict.fromkeys(p.parent for p in shards):
@@ -161,6 +163,7 @@ def shard_index(shards: Sequence[Path]) -> dict[str, Any]:
         if index.is_file():
             data = json.loads(index.read_text())
             counts.update({folder / s["name"]: int(s["samples"]) for s in data.get("shards", [])})
+            digests.update({folder / s["name"]: str(s.get("sha256", "")) for s in data.get("shards", [])})
             groups.update(data.get("groups", []))
             hashes.append(str(data.get("rows_hash", "")))
     for shard in shards:
@@ -168,4 +171,4 @@ def shard_index(shards: Sequence[Path]) -> dict[str, Any]:
             with tarfile.open(shard, mode="r:") as tar:
                 counts[shard] = len({m.name.partition(".")[0] for m in tar.getmembers() if m.isfile()})
     return {"samples": sum(counts[s] for s in shards), "per_shard": [counts[s] for s in shards],
-            "groups": sorted(groups), "rows_hash": hashes}
+            "sha256": [digests.get(s, "") for s in shards], "groups": sorted(groups), "rows_hash": hashes}

@@ -141,7 +141,9 @@ def _streaming(cfg: DataConfig, calibrate: bool) -> TrainingData:
     data.record.update({"description": f"streamed from {len(shards)} shards; no split drawn", "seed": cfg.split_seed,
                         "train": {"images": index["samples"], "shards": len(shards)}})
     data.provenance = {"shards": cfg.shards, "shard_count": len(shards), "samples": index["samples"],
-                       "shard_rows_sha256": index["rows_hash"], "calibration": cfg.calibration}
+                       "shard_rows_sha256": index["rows_hash"], "calibration": cfg.calibration,
+                       "shard_files": [{"name": p.name, "samples": n, "sha256": h} for p, n, h in
+                                       zip(shards, index["per_shard"], index["sha256"], strict=True)]}
     return data
 
 

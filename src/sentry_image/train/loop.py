@@ -5,6 +5,10 @@ Determinism is by construction so that N processes reproduce one: the shuffle co
 permutation), and each sample's augmentation from ``Random(seed:epoch:index)``, never from a process-wide stream.
 Rank ``r`` of ``N`` takes indices ``r, r+N, ...``, so the union of the N local batches of step k is exactly the
 one-process batch k, and DDP's gradient average equals the one-process mean when the local batches are equal.
+
+A shard stream (``data.shards``) is read by :class:`ShardTrainDataset`: the same training view per sample, keyed by
+the sample's path, shards split across ranks and DataLoader workers. Ranks may then hold different numbers of
+samples; all of them end the epoch with the shortest one (see :func:`_batches`), so none waits forever.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from ..models.base import Calibration, DetectorModel, preprocess
 from ..models.checkpoint import save_checkpoint
 from ..models.registry import create_detector
 from .config import CalibrationConfig, ConfigError, TrainConfig, save_config
-from .data import TrainingData, load_training_data, make_splits
+from .data import load_training_data, make_splits
 from .loop import fit, init_distributed
 
 log = logging.getLogger(__name__)
@@ -133,14 +133,6 @@ def _first_images(shards: Sequence[Path], limit: int) -> list[Image.Image]:
     return images
 
 
-def _provenance(data: TrainingData) -> dict[str, Any]:
-    """Where the training data came from, for the checkpoint (what ``eval`` and a reader need to trust it)."""
-    out = dict(data.provenance)
-    if data.shards:
-        out["shard_files"] = [p.name for p in data.shards[:1000]]
-    return out
-
-
 def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -> Path:
     """Train per ``cfg`` and return the checkpoint folder (``cfg.out``).
 
@@ -176,7 +168,7 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
                                     else (Calibration(), {}))
         extra = {"training_data_sha256": data.provenance.get("training_rows_sha256", ""),
                  "manifest_sha256": data.provenance.get("rows_sha256", ""),
-                 "data": _provenance(data), "split": data.record,
+                 "data": data.provenance, "split": data.record,
                  "metrics": {"calibration_split": cal_metrics} if cal_metrics else {},
                  "training": {"config": cfg.to_dict(), "history": history, "world_size": info.world}}
         save_checkpoint(model, out, calibration=calibration, name=cfg.checkpoint_name or cfg.model.name,
