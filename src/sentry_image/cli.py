@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .cli_calibrate import calibrate_cmd
 from .cli_data import data_app
 from .cli_scale import Backend, export_app, score_batch
 from .cli_train import eval_cmd, leaderboard_cmd, train_cmd
@@ -34,6 +35,7 @@ app.add_typer(data_app, name="data")
 app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.command("leaderboard")(leaderboard_cmd)
+app.command("calibrate")(calibrate_cmd)
 app.add_typer(export_app, name="export")
 app.command("score-batch")(score_batch)
 err = Console(stderr=True)

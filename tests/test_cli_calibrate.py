@@ -1,0 +1,65 @@
+"""``sentry-image calibrate``: a recalibrated copy of a checkpoint, and exit 2 without a traceback on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from builders import tiny_checkpoint, write_image
+from sentry_image import load_detector
+from sentry_image.cli import app
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+def _folder(root: Path, real: int, ai: int) -> Path:
+    for i in range(real):
+        write_image(root / "real" / "cam" / f"r{i}.png", size=(40, 36), seed=i)
+    for i in range(ai):
+        write_image(root / "ai" / "gen" / f"a{i}.png", size=(40, 36), seed=100 + i)
+    return root
+
+
+def test_calibrate_writes_a_recalibrated_copy(ckpt: Path, tmp_path: Path) -> None:
+    data = _folder(tmp_path / "data", 8, 8)
+    out = tmp_path / "recal"
+    result = CliRunner().invoke(app, ["calibrate", "--model", str(ckpt), "--data", str(data), "--out", str(out),
+                                      "--method", "isotonic", "--threshold-rule", "fpr", "--target-fpr", "0.125"])
+    assert result.exit_code == 0, result.output
+    assert (out / "model.safetensors").read_bytes() == (ckpt / "model.safetensors").read_bytes()
+    config = json.loads((out / "config.json").read_text())
+    cal = config["calibration"]
+    assert cal["isotonic"]["x"] and cal["extra"]["fit"] == {"method": "isotonic", "threshold_rule": "fpr",
+                                                            "band_halfwidth": 0.15, "n": 16, "target_fpr": 0.125}
+    assert cal["fitted_on"].startswith("calibration split: 16 images (8 real, 8 AI) from 2 groups")
+    rec = config["recalibration"]
+    assert rec["images"] == 16 and rec["previous"]["calibration"]["method"] == "test"
+    assert config["version"].startswith("t1+cal.") and config["metrics"]["calibration_split"]["n"] == 16
+    # the new checkpoint loads, and on its own calibration data the fpr rule holds
+    detector = load_detector(out, provenance=False)
+    reals = sorted((data / "real").rglob("*.png"))
+    p_real = np.array([v.ai_probability for v in detector.detect_many(reals)])
+    assert (p_real >= detector.threshold).mean() <= 0.125
+
+
+@pytest.mark.parametrize("case", ["missing model", "one class", "missing data", "out not empty"])
+def test_bad_input_exits_2_with_a_message(case: str, ckpt: Path, tmp_path: Path) -> None:
+    data = _folder(tmp_path / "data", 4, 0 if case == "one class" else 4)
+    out = tmp_path / "out"
+    if case == "out not empty":
+        (out / "x").mkdir(parents=True)
+    args = {"--model": str(tmp_path / "nope") if case == "missing model" else str(ckpt),
+            "--data": str(tmp_path / "nodata") if case == "missing data" else str(data), "--out": str(out)}
+    result = CliRunner().invoke(app, ["calibrate", *[x for kv in args.items() for x in kv]])
+    assert result.exit_code == 2
+    want = {"missing model": "--model:", "one class": "both real and AI", "missing data": "--data:",
+            "out not empty": "not an empty folder"}[case]
+    assert want in result.output and "Traceback" not in result.output
+    assert not (out / "config.json").exists()
