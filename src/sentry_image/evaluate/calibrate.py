@@ -131,7 +131,8 @@ def choose_threshold(y: NDArray[np.int64], p: NDArray[np.float64], rule: Thresho
     towards 0.5), ``fpr`` is the lowest threshold whose FPR on real images stays at or below ``target_fpr``.
     Tied probabilities (isotonic plateaus) are never split: every candidate is a distinct score, and all images
     at that score fall on the same side, so the FPR computed here is the FPR the stored threshold gives. When no
-    threshold meets the target, ``fpr`` returns 1.0 (nothing is called AI on the model's word alone).
+    threshold meets the target, ``fpr`` returns 1.0 (only a probability of exactly 1 is called AI; isotonic
+    probabilities never reach it).
     """
     if rule not in get_args(ThresholdRule):
         raise ValueError(f"unknown threshold rule {rule!r}; expected one of {get_args(ThresholdRule)}")
