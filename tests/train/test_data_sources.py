@@ -195,3 +195,12 @@ def test_two_gloo_processes_with_unequal_shards_stop_together(tmp_path: Path, ti
         steps = min(math.ceil(c / 4) for c in counts)  # all stop when the shortest rank runs out
         expected.append(sum(min(c, 4 * steps) for c in counts))
     assert [h["images"] for h in training["history"]] == expected and all(e < 32 for e in expected)
+
+
+def test_run_keeps_read_rows_and_make_splits(tmp_path: Path) -> None:
+    from sentry_image.train.run import make_splits, read_rows
+
+    rows = read_rows(_labelled(tmp_path / "d", ["a", "b", "c"]))
+    assert len(rows) == 18 and all(r.path.is_file() for r in rows)  # paths usable after the call returns
+    splits = make_splits(rows, [0.6, 0.2, 0.2], 0)
+    assert {r.folder for r in rows} == {"a", "b", "c"} and sum(len(s) for s in splits.values()) == 18
