@@ -21,6 +21,8 @@ from .metrics import roc_curve
 from .protocol import EvalReport
 
 SHOWN = ("auc", "ap", "eer", "tpr_at_fpr_0_01", "tpr_at_fpr_0_05", "ece", "brier")
+LABELS = {"auc": "AUC", "ap": "AP", "eer": "EER", "tpr_at_fpr_0_01": "TPR@1%FPR", "tpr_at_fpr_0_05": "TPR@5%FPR",
+          "ece": "ECE", "brier": "Brier"}
 
 
 NA = "n/a"
@@ -76,7 +78,7 @@ def one_class_note(report: EvalReport) -> str:
 
 def metric_table(report: EvalReport, condition: str | None = None) -> list[list[str]]:
     """Header + one row per subset: n, accuracies at the stored threshold, threshold-free metrics."""
-    rows = [["subset", "n (real/AI)", "acc real", "acc AI", "acc", *SHOWN]]
+    rows = [["subset", "n (real/AI)", "acc real", "acc AI", "acc", *(LABELS[k] for k in SHOWN)]]
     for subset, m in report.results[condition or reference(report)].items():
         acc = m["accuracy"]
         rows.append([subset, f"{m['n']} ({m['n_real']}/{m['n_ai']})", _fmt(acc["real"]), _fmt(acc["fake"]),
@@ -152,7 +154,8 @@ def plot_figures(report: EvalReport, out: Path) -> list[Path]:
     ax.axvline(report.calibration["threshold"], color="C3", lw=0.8, ls="--", label="stored threshold")
     ax.set(xlabel="predicted probability (AI)", ylabel="observed share of AI images", xlim=(0, 1), ylim=(0, 1.05),
            title=f"Reliability, {ref} (ECE {report.results[ref]['all']['ece']:.3f})")
-    ax.legend(fontsize=8, loc="upper left")
+    # below the axes: bars may stand anywhere inside them
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     paths.append(_save(fig, out / "reliability.png"))
 
     for metric in ("accuracy", "auc"):
@@ -163,7 +166,7 @@ def plot_figures(report: EvalReport, out: Path) -> list[Path]:
         ax.set_xticks(range(len(report.conditions)), report.conditions, rotation=40, ha="right", fontsize=8)
         ax.set_yticks(range(len(values)), [r[0] for r in table[1:]], fontsize=8)
         for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, NA if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=7)
+            ax.text(j, i, NA if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.03)
         ax.set_title(f"{'Accuracy at the stored threshold' if metric == 'accuracy' else 'AUC'}: "
                      "subset (rows) x degradation (columns)", fontsize=10)
@@ -204,7 +207,8 @@ def to_html(report: EvalReport, images: Sequence[Path]) -> str:
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;"
              "text-align:right}td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:.5em;"
              "vertical-align:top}figcaption{font-size:12px;color:#555;max-width:560px}img{max-width:100%}"
-             ".note{background:#fff3cd;border:1px solid #e0c36b;padding:.5em 1em}")
+             ".note{background:#fff3cd;border:1px solid #e0c36b;padding:.5em 1em}"
+             "table.conditions td,table.conditions th{text-align:left}table.conditions td{font-family:monospace}")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{style}</style></head><body><h1>{title}</h1><ul>{facts}</ul>"
             + (f'<p class="note">{html.escape(note)}</p>' if note else "")
@@ -212,12 +216,13 @@ def to_html(report: EvalReport, images: Sequence[Path]) -> str:
             + fig("roc", "ROC: each AI subset against every real image; 'all' pools the subsets.")
             + fig("reliability", "Reliability: predicted probability against the observed share of AI images "
                                  "(bar labels: images per bin).")
-            + "<h2>Subset x degradation</h2>"
+            + "<h2>Subset x degradation</h2><p>Conditions, each applied alike to real and AI images:</p>"
+            + _html_table(condition_table(report)).replace("<table>", '<table class="conditions">', 1)
             + fig("heatmap_accuracy", "Accuracy at the stored threshold (real and AI pooled) per subset and condition.")
             + fig("heatmap_auc", "AUC per subset and condition (n/a: one class only).")
             + f"<h3>AUC</h3>{_html_table(grid_table(report, 'auc'))}"
             + f"<h3>Accuracy at the stored threshold</h3>{_html_table(grid_table(report, 'accuracy'))}"
-            + f"<h2>Conditions</h2>{_html_table(condition_table(report))}</body></html>\n")
+            + "</body></html>\n")
 
 
 def write_report(report: EvalReport, out: str | Path) -> list[Path]:
@@ -254,7 +259,8 @@ def leaderboard_rows(reports: Sequence[EvalReport]) -> list[dict[str, Any]]:
                     if c != ref and r.results[c]["all"].get("auc") is not None]
         rows.append({"model": r.model, "architecture": r.architecture, "parameters": r.num_parameters,
                      "preprocessing": preprocessing_summary(r.preprocessing), "data": r.data["source"],
-                     "split": r.data["split"], "n": clean["n"], "auc": clean.get("auc"), "ap": clean.get("ap"),
+                     "split": r.data["split"], "suite": r.suite, "n": clean["n"], "auc": clean.get("auc"),
+                     "ap": clean.get("ap"),
                      "accuracy": clean["accuracy"]["overall"],
                      "auc_format_matched": r.results.get("format_matched", {}).get("all", {}).get("auc"),
                      "auc_mean_degraded": float(np.mean(degraded)) if degraded else None,
@@ -272,13 +278,22 @@ def write_leaderboard(paths: Sequence[str | Path], out: str | Path) -> list[Path
     rows = leaderboard_rows([read_report(p) for p in paths])
     js = out / "leaderboard.json"
     js.write_text(json.dumps({"sources": [str(p) for p in paths], "rows": rows}, indent=1) + "\n")
-    cols = ["model", "checkpoint", "architecture", "parameters", "preprocessing", "n", "auc", "ap", "accuracy",
-            "auc_format_matched", "auc_mean_degraded", "auc_worst_degraded", "forward_images_per_s"]
-    table = [cols] + [[f"{v:,}" if k == "parameters" else (_fmt(v) if isinstance(v, float) or v is None else str(v))
-                       for k, v in ((c, row[c]) for c in cols)] for row in rows]
+    cols = ["model", "architecture", "parameters", "preprocessing", "auc", "ap", "accuracy", "auc_format_matched",
+            "auc_mean_degraded", "auc_worst_degraded", "forward_images_per_s", "n", "data", "split", "suite",
+            "checkpoint"]
+
+    def cell(key: str, value: Any) -> str:
+        if key == "parameters":
+            return f"{value:,}"
+        if key == "forward_images_per_s" and value is not None:
+            return f"{value:.1f}"
+        return _fmt(value) if isinstance(value, float) or value is None else str(value)
+
+    table = [cols] + [[cell(c, row.get(c)) for c in cols] for row in rows]
     md = out / "leaderboard.md"
     md.write_text("# Results (generated by `sentry-image leaderboard`; do not edit)\n\n" + _markdown_table(table)
-                  + "\n\nAUC columns: all subsets pooled; degraded = the robustness grid without the clean condition;"
+                  + "\n\nAUC columns: all subsets pooled; degraded = the suite's conditions other than clean (compare"
+                  " rows of the same data, split and suite only); n/a: undefined (one class only);"
                   " forward images/s: preprocessing + forward of one fixed 640x480 image, batch 1, on the evaluating"
                   " CPU.\n")
     return [js, md]
