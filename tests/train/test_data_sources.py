@@ -204,3 +204,16 @@ def test_run_keeps_read_rows_and_make_splits(tmp_path: Path) -> None:
     assert len(rows) == 18 and all(r.path.is_file() for r in rows)  # paths usable after the call returns
     splits = make_splits(rows, [0.6, 0.2, 0.2], 0)
     assert {r.folder for r in rows} == {"a", "b", "c"} and sum(len(s) for s in splits.values()) == 18
+
+
+def test_frozen_backbone_standardises_features_from_the_first_shard_samples(tmp_path: Path) -> None:
+    data = _labelled(tmp_path / "d", ["a", "b"], per_group=2)
+    write_shards(read_manifest(_manifest(data)), tmp_path / "s", max_samples=4)
+    out = train(load_config(None, [f"out={tmp_path / 'run'}", f"data.shards={tmp_path / 's'}",
+                                   "model.name=test_efficientnet_lite_tiny", "model.freeze_backbone=true",
+                                   "calibration.enabled=false", "optim.batch_size=4"]))
+    from safetensors.torch import load_file
+
+    weights = load_file(str(out / "model.safetensors"))
+    assert float(weights["feat_mean"].abs().sum()) > 0 and not torch.allclose(weights["feat_std"],
+                                                                              torch.ones_like(weights["feat_std"]))
