@@ -15,7 +15,8 @@ the folder (file count, newest directory mtime); it is reused while the stamp ma
 changes a directory's mtime, so a re-extraction triggers a rescan.
 
 ``real`` adds real photographs (the hub holds generated images only): a manifest, a labelled folder, or a plain
-folder whose every image is taken as real.
+folder whose every image is taken as real. Folders other than published subsets are scanned afresh on each call;
+for a large one, write its manifest once (``sentry-image data scan``) and give that instead.
 """
 
 from __future__ import annotations
@@ -229,7 +230,11 @@ def _subset_rows(sub: Subset, folder: Path, cache: Path) -> list[ManifestRow]:
                 return [replace(r, path=split_dir / r.rel_path.removeprefix(prefix + "/"),
                                 rel_path=r.rel_path.removeprefix(prefix + "/")) for r in cached]
     log.info("scanning %s (%d files); the scan is cached in %s", folder, expected["files"], cache)
-    result = scan_folder(folder, subset=sub)
+    def progress(done: int) -> None:
+        if done % 10_000 == 0:
+            log.info("%s: %d / %d files scanned", sub.name, done, expected["files"])
+
+    result = scan_folder(folder, subset=sub, progress=progress)
     _report(folder, result.errors)
     if not result.rows:
         raise SourceError(f"subset {sub.name}: no images under {folder}")
