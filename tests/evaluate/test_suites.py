@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from sentry_image.cli import app
 from sentry_image.evaluate.protocol import CONDITIONS, evaluate_checkpoint
-from sentry_image.evaluate.report import write_report
+from sentry_image.evaluate.report import metric_table, read_report, write_report
 from sentry_image.evaluate.suites import BUILTIN, load_benchmark, load_suite, make_condition
 from sentry_image.train.config import ConfigError
 
@@ -157,3 +157,5 @@ def test_ai_images_alone_give_n_a_instead_of_crashing(
     write_report(report, tmp_path)
     md = (tmp_path / "report.md").read_text()
     assert "n/a" in md and "pair the AI subsets with real images" in md
+    # the canonical JSON sorts keys ("SDv15..." < "all"); rendered tables still lead with the pooled row
+    assert [row[0] for row in metric_table(read_report(tmp_path / "report.json"))[1:]] == ["all", SUBSETS[0]]

@@ -37,6 +37,12 @@ def reference(report: EvalReport) -> str:
     return "clean" if "clean" in report.results else report.conditions[0]
 
 
+def subset_order(report: EvalReport) -> list[str]:
+    """``all`` first, then the subsets by name (the canonical JSON sorts keys, which would put ``all`` anywhere)."""
+    names = report.results[report.conditions[0]]
+    return [n for n in ("all",) if n in names] + sorted(n for n in names if n != "all")
+
+
 def _params_text(params: dict[str, Any]) -> str:
     rest = ", ".join(f"{k}={v}" for k, v in params.items() if k != "op")
     return f"{params.get('op', '?')}({rest})"
@@ -79,7 +85,8 @@ def one_class_note(report: EvalReport) -> str:
 def metric_table(report: EvalReport, condition: str | None = None) -> list[list[str]]:
     """Header + one row per subset: n, accuracies at the stored threshold, threshold-free metrics."""
     rows = [["subset", "n (real/AI)", "acc real", "acc AI", "acc", *(LABELS[k] for k in SHOWN)]]
-    for subset, m in report.results[condition or reference(report)].items():
+    results = report.results[condition or reference(report)]
+    for subset, m in ((name, results[name]) for name in subset_order(report)):
         acc = m["accuracy"]
         rows.append([subset, f"{m['n']} ({m['n_real']}/{m['n_ai']})", _fmt(acc["real"]), _fmt(acc["fake"]),
                      _fmt(acc["overall"]), *(_fmt(m.get(k)) for k in SHOWN)])
@@ -88,7 +95,7 @@ def metric_table(report: EvalReport, condition: str | None = None) -> list[list[
 
 def grid_table(report: EvalReport, metric: str) -> list[list[str]]:
     """Header + one row per subset, one column per condition (``metric``: ``auc`` or ``accuracy``)."""
-    subsets = list(report.results[report.conditions[0]])
+    subsets = subset_order(report)
     rows = [["subset", *report.conditions]]
     for s in subsets:
         cells = [report.results[c][s].get(metric) for c in report.conditions]
@@ -127,7 +134,7 @@ def plot_figures(report: EvalReport, out: Path) -> list[Path]:
     subsets = np.asarray(pred["subset"])
     paths = []
     fig, ax = plt.subplots(figsize=(5, 5))
-    for name, res in report.results[ref].items():
+    for name, res in ((n, report.results[ref][n]) for n in subset_order(report)):
         mask = np.ones_like(y, dtype=bool) if name == "all" else (y == 0) | ((subsets == name) & (y == 1))
         if "auc" in res:
             fpr, tpr, _ = roc_curve(y[mask], p[mask])
@@ -161,7 +168,8 @@ def plot_figures(report: EvalReport, out: Path) -> list[Path]:
     for metric in ("accuracy", "auc"):
         table = grid_table(report, metric)
         values = np.array([[float(v) if v != NA else np.nan for v in r[1:]] for r in table[1:]])
-        fig, ax = plt.subplots(figsize=(2.0 + 0.75 * len(report.conditions), 1.2 + 0.45 * len(values)))
+        # wide enough for the title even with two or three conditions
+        fig, ax = plt.subplots(figsize=(max(6.5, 2.0 + 0.75 * len(report.conditions)), 1.2 + 0.45 * len(values)))
         im = ax.imshow(values, vmin=0.0 if metric == "accuracy" else 0.5, vmax=1.0, cmap="RdYlGn", aspect="auto")
         ax.set_xticks(range(len(report.conditions)), report.conditions, rotation=40, ha="right", fontsize=8)
         ax.set_yticks(range(len(values)), [r[0] for r in table[1:]], fontsize=8)
