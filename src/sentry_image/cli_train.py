@@ -43,6 +43,8 @@ def train_cmd(
     Under torchrun (``torchrun --nproc-per-node N -m sentry_image.cli train CONFIG``) the processes share the
     global ``optim.batch_size``.
     """
+    from .data.manifest import ManifestError
+    from .data.sources import SourceError
     from .train.config import ConfigError, load_config
     from .train.run import train
 
@@ -52,8 +54,6 @@ def train_cmd(
         cfg = load_config(config, overrides or [])
     except ConfigError as exc:
         raise _usage(str(exc)) from None
-    if not cfg.data.manifest or not Path(cfg.data.manifest).exists():
-        raise _usage(f"data.manifest: {cfg.data.manifest!r} is not a manifest file or folder")
     _log_to_console()
     with _progress() as bar:
         task = bar.add_task("training", total=None)
@@ -61,11 +61,11 @@ def train_cmd(
         def step(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        out = train(cfg, on_step=step)
+        try:
+            out = train(cfg, on_step=step)
+        except (ConfigError, SourceError, ManifestError) as exc:  # raised before any work starts
+            raise _usage(str(exc)) from None
     err.print(f"checkpoint: {out}")
-
-
-
 
 
 def eval_cmd(
@@ -78,13 +78,13 @@ def eval_cmd(
         "--benchmark", help="Benchmark YAML (configs/benchmarks/): data, split, suite; the options here override "
                             "its fields.")] = None,
     suite: Annotated[str | None, typer.Option(
-        "--suite", help="Degradation suite: clean, robustness, or a suite YAML file. [default: robustness]")] = None,
+        "--suite", help="Degradation suite: clean, robustness, or a suite YAML file. Default: robustness.")] = None,
     split: Annotated[str | None, typer.Option(
-        "--split", help="all, or a role of the source-grouped split (test). [default: all]")] = None,
+        "--split", help="all, or a role of the source-grouped split (test). Default: all.")] = None,
     split_seed: Annotated[int | None, typer.Option(
-        "--split-seed", help="Seed of the source-grouped split. [default: the checkpoint's recorded seed]")] = None,
+        "--split-seed", help="Seed of the source-grouped split. Default: the seed recorded in the checkpoint.")] = None,
     subset_key: Annotated[str | None, typer.Option(
-        "--subset-key", help="Row column naming the subset: family, generator or subset. [default: family]")] = None,
+        "--subset-key", help="Row column naming the subset: family, generator or subset. Default: family.")] = None,
     root: Annotated[Path | None, typer.Option(
         "--root", help="Folder given to data fetch --to / data extract --root (for subset names).")] = None,
     real: Annotated[Path | None, typer.Option(
