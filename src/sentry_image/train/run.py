@@ -107,13 +107,14 @@ def _standardise(model: DetectorModel, images: Iterable[Image.Image]) -> None:
     model.feat_std.copy_(stacked.std(0).clamp_min(1e-6))  # type: ignore[operator]
 
 
-def _calibrate(model: DetectorModel, split: Split, cfg: CalibrationConfig) -> tuple[Calibration, dict[str, Any]]:
+def _calibrate(model: DetectorModel, split: Split, cfg: CalibrationConfig,
+               held_out: Sequence[Split] = ()) -> tuple[Calibration, dict[str, Any]]:
     logits, bad = score_split(model, split.rows)
     kept = Split(split.role, tuple(r for i, r in enumerate(split.rows) if i not in set(bad)), split.groups,
                  split.description)
     scored = ScoredSplit(kept, logits)
     calibration = fit_calibration(scored, method=cfg.method, rule=cfg.threshold_rule, target_fpr=cfg.target_fpr,
-                                  band_halfwidth=cfg.band_halfwidth)
+                                  band_halfwidth=cfg.band_halfwidth, held_out=held_out)
     metrics = summary(scored.labels, calibration.probability(logits), calibration.threshold)
     metrics["skipped"] = len(bad)
     return calibration, metrics
@@ -163,7 +164,8 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
     else:
         history = fit(model, train_rows, cfg, out, on_step, shards=data.shards)
     if info.is_main:
-        calibration, cal_metrics = (_calibrate(model, data.calibration, cfg.calibration)
+        calibration, cal_metrics = (_calibrate(model, data.calibration, cfg.calibration,
+                                               [data.test] if data.test is not None else [])
                                     if cfg.calibration.enabled and data.calibration is not None
                                     else (Calibration(), {}))
         extra = {"training_data_sha256": data.provenance.get("training_rows_sha256", ""),
