@@ -1,0 +1,84 @@
+"""The detector comparison end to end on tiny detectors: trained, evaluated on one split, timed, summarised."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from sentry_image.evaluate import report as report_module
+from sentry_image.train.compare import load_compare_config, run_comparison
+from sentry_image.train.config import ConfigError
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> object:
+    # the machine is shared: with several threads per process a tiny forward pass waits on busy cores
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _write(path: Path, data: dict) -> Path:  # type: ignore[type-arg]
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _comparison(manifest: Path, tmp_path: Path) -> Path:
+    data = {"manifest": str(manifest), "split_seed": 0, "fractions": [0.6, 0.2, 0.2]}
+    probe = _write(tmp_path / "probe.yaml", {
+        "out": str(tmp_path / "runs" / "probe"), "data": data,
+        "model": {"name": "test_efficientnet_lite_tiny", "freeze_backbone": True},
+        "optim": {"optimizer": "lbfgs", "max_iter": 20}, "augment": {"views": 1}})
+    cnn = _write(tmp_path / "cnn.yaml", {
+        "out": str(tmp_path / "runs" / "cnn"), "data": data, "model": {"name": "test_tiny_cnn"},
+        "optim": {"epochs": 1, "batch_size": 8, "lr": 0.01}})
+    return _write(tmp_path / "compare.yaml", {
+        "out": str(tmp_path / "results"), "data": str(manifest), "split": "test", "suite": "robustness",
+        "repeats": 2, "detectors": [{"name": "probe", "config": str(probe)},
+                                    {"name": "cnn", "config": str(cnn), "overrides": ["model.args={width: 4}"]}],
+        "references": [{"name": "probe_again", "model": str(tmp_path / "runs" / "probe")}]})
+
+
+def test_comparison_writes_reports_leaderboard_and_summary(tiny_manifest: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_module, "plot_figures", lambda report, out: [])  # plots have their own tests
+    cfg = load_compare_config(_comparison(tiny_manifest, tmp_path))
+    summary = run_comparison(cfg, command="python -m sentry_image.train.compare compare.yaml")
+    out = tmp_path / "results"
+    for name in ("probe", "cnn", "probe_again"):
+        report = json.loads((out / name / "report.json").read_text())
+        assert report["data"]["split"] == "test" and "format_matched" in report["conditions"]
+        assert {"detect_images_per_s", "forward_images_per_s", "network_images_per_s"} <= set(report["throughput"])
+    assert len(json.loads((out / "leaderboard.json").read_text())["rows"]) == 3
+    rows = {r["name"]: r for r in json.loads((out / "summary.json").read_text())["detectors"]}
+    assert summary["best"] in {"probe", "cnn"}  # a reference is reported, never chosen
+    assert rows["cnn"]["epochs"] == 1 and rows["cnn"]["seconds_per_epoch"] > 0 and rows["cnn"]["parameters"] > 0
+    assert rows["probe"]["optimizer"] == "lbfgs" and not rows["probe_again"]["trained_here"]
+    assert rows["probe"]["auc"] == rows["probe_again"]["auc"]  # the same checkpoint on the same rows
+    readme = (out / "README.md").read_text()
+    assert "python -m sentry_image.train.compare compare.yaml" in readme and "| probe |" in readme
+
+    again = run_comparison(cfg, skip_trained=True)  # reuses both checkpoints: no training time recorded
+    assert all(r["train_wall_seconds"] is None for r in again["detectors"] if r["trained_here"])
+
+
+def test_comparison_config_is_checked_before_any_training(tmp_path: Path) -> None:
+    bad = _write(tmp_path / "bad.yaml", {"out": "x", "data": "m.csv", "detectors": [{"name": "a"}]})
+    with pytest.raises(ConfigError, match="exactly one of config or model"):
+        load_compare_config(bad)
+    typo = _write(tmp_path / "typo.yaml", {"out": "x", "data": "m.csv", "suites": "robustness"})
+    with pytest.raises(ConfigError, match="suites"):
+        load_compare_config(typo)
+
+
+def test_shipped_comparison_config_loads() -> None:
+    cfg = load_compare_config(ROOT / "configs" / "benchmarks" / "compare_default.yaml")
+    names = [d.name for d in cfg.detectors]
+    assert names[0] == "default" and len(names) >= 3 and cfg.split == "test" and cfg.suite == "robustness"
