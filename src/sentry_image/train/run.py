@@ -143,6 +143,9 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
     if cfg.data.shards and cfg.optim.optimizer == "lbfgs":
         raise ConfigError("optim.optimizer=lbfgs fits on cached features of listed rows: use data.manifest / "
                           "data.subsets instead of data.shards, or adamw / sgd to train from shards")
+    if cfg.optim.optimizer == "lbfgs" and not cfg.model.freeze_backbone:
+        raise ConfigError("optim.optimizer=lbfgs fits a linear probe on a frozen backbone: set "
+                          "model.freeze_backbone=true, or use adamw / sgd to fine-tune")
     info = init_distributed()
     data = load_training_data(cfg.data, cfg.seed, calibrate=cfg.calibration.enabled)
     random.seed(cfg.seed)
@@ -150,7 +153,7 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
     out = Path(cfg.out)
     train_rows = data.rows
     model = build_model(cfg)
-    if cfg.model.freeze_backbone:
+    if cfg.model.freeze_backbone and cfg.optim.optimizer != "lbfgs":  # the probe standardises its own features
         if data.shards:
             _standardise(model, _first_images(data.shards, 256))
         else:
