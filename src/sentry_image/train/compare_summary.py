@@ -14,7 +14,7 @@ COLUMNS = [("name", "detector"), ("architecture", "architecture"), ("auc", "clea
            ("worst_condition", "worst slice"), ("auc_mean_degraded", "mean degraded AUC"), ("accuracy", "accuracy"),
            ("ece", "ECE"), ("detect_images_per_s", "detect img/s"), ("forward_images_per_s", "forward img/s"),
            ("network_images_per_s", "network img/s"), ("parameters", "parameters"),
-           ("seconds_per_epoch", "train s/epoch"), ("epochs", "epochs")]
+           ("seconds_per_epoch", "train s/epoch"), ("epochs", "epochs"), ("train_wall_seconds", "train s total")]
 
 
 def summary_rows(reports: dict[str, EvalReport], training: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -55,7 +55,7 @@ def _cell(key: str, value: Any) -> str:
     if key == "parameters":
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:.1f}" if key.endswith(("_per_s", "per_epoch")) else f"{value:.3f}"
+        return f"{value:.1f}" if key.endswith(("_per_s", "per_epoch", "_seconds")) else f"{value:.3f}"
     return str(value)
 
 
