@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -118,6 +119,11 @@ def _trained(entry: Entry, skip_trained: bool) -> tuple[Path, dict[str, Any]]:
                  "final_loss": history[-1].get("loss") if history else None}
 
 
+def _load_average() -> float | None:
+    """The 1-minute load average (other work on a shared machine slows every rate measured here)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
 @torch.inference_mode()
 def _network_rate(model: torch.nn.Module, repeats: int) -> float:
     """Images/s of the network alone on one preprocessed 640x480 image (batch 1, median of ``repeats``)."""
@@ -157,6 +163,7 @@ def run_comparison(cfg: CompareConfig, *, skip_trained: bool = False, command: s
     """
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
+    start, load_before = time.perf_counter(), _load_average()
     out = Path(cfg.out)
     checkpoints: dict[str, str] = {}
     training: dict[str, dict[str, Any]] = {}
@@ -189,7 +196,9 @@ def run_comparison(cfg: CompareConfig, *, skip_trained: bool = False, command: s
                "selection": "highest mean of clean AUC and mean AUC over the degraded conditions, among the "
                             "detectors trained in this run (calibration and thresholds come from the calibration "
                             "split; nothing is tuned on the evaluated split)",
-               "evaluated_rows_sha256": hashes.pop(), "n_images": len(paths), "torch_threads": torch.get_num_threads()}
+               "evaluated_rows_sha256": hashes.pop(), "n_images": len(paths), "torch_threads": torch.get_num_threads(),
+               "cpu_count": os.cpu_count(), "load_average_before": load_before, "load_average_after": _load_average(),
+               "wall_seconds": round(time.perf_counter() - start, 1)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     (out / "README.md").write_text(render_readme(summary))
     return summary

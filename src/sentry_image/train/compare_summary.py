@@ -88,7 +88,9 @@ def render_readme(summary: dict[str, Any]) -> str:
         f"Training budget: {budget}. Training time per epoch is the mean over the run's epochs as recorded in each "
         "checkpoint's `config.json` (`training.history`); for the `lbfgs` probe one epoch is the feature extraction "
         "of every training view plus the full-batch fit.",
-        f"Rates on this CPU ({summary['torch_threads']} torch threads), measured one detector after another in "
+        f"The whole run took {summary.get('wall_seconds', 0) / 60:.1f} min on {summary.get('cpu_count')} CPU cores "
+        f"(1-minute load average {summary.get('load_average_before')} before, {summary.get('load_average_after')} "
+        f"after). Rates on this CPU ({summary['torch_threads']} torch threads), measured one detector after another in "
         "one process after all training: *detect* = `Detector.detect_many` over the evaluated files (decode, "
         "provenance, preprocessing, network, calibration; batch 16), *forward* = preprocessing + network on one "
         "fixed 640x480 image, *network* = the network alone on that preprocessed image (batch 1, median of "
