@@ -170,6 +170,10 @@ def fit_probe(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfi
     path, key = out / CACHE, cache_key(model, rows, cfg)
     t0 = time.perf_counter()
     cached = _load_cache(path, key) if cfg.resume else None
+    if info.world > 1:  # every rank must take the same branch (all_gather below), e.g. when nodes see other files
+        everywhere = torch.tensor([int(cached is not None)])
+        dist.all_reduce(everywhere, op=dist.ReduceOp.MIN)
+        cached = cached if int(everywhere) else None
     if cached is None:
         mine = list(range(info.rank, len(rows), info.world))
         done = [0]
