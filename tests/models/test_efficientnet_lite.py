@@ -55,7 +55,8 @@ def test_shipped_checkpoint_loads_and_scores_quickly() -> None:
         pytest.skip("no shipped checkpoint in this checkout")
     model, calibration, config = load_checkpoint(SHIPPED)
     assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 40 * 1024 * 1024
-    assert config["metrics"]["test"]["auc"] > 0.5 and "training_data_sha256" in config
+    # trained by train(): the checkpoint records its calibration-split metrics; test metrics are in results/comparison
+    assert config["metrics"]["calibration_split"]["auc"] > 0.5 and "training_data_sha256" in config
     start = time.perf_counter()
     probs = calibration.probability(model.logits_for_images(_images()))
     # generous: a guard against a pathological slowdown, not a benchmark (CI machines are shared and noisy)
