@@ -159,6 +159,7 @@ class TrainConfig:
         seed: seed of initialisation, shuffling and augmentation (per sample, so DDP sees the same stream).
         resume: continue from ``out/train_state.pt`` when it exists.
         checkpoint_name: name stored in the checkpoint (default: the model name).
+        checkpoint_version: version stored beside the name (``name@version`` in every verdict and report).
         data, model, optim, augment, calibration: sections above.
     """
 
@@ -166,6 +167,7 @@ class TrainConfig:
     seed: int = 0
     resume: bool = True
     checkpoint_name: str = ""
+    checkpoint_version: str = "1"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

