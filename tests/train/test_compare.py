@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from sentry_image.evaluate import report as report_module
@@ -16,13 +15,7 @@ from sentry_image.train.config import ConfigError
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    # the machine is shared: with several threads per process a tiny forward pass waits on busy cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _write(path: Path, data: dict) -> Path:  # type: ignore[type-arg]

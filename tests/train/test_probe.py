@@ -22,13 +22,7 @@ PROBE = ["model.name=test_efficientnet_lite_tiny", "model.freeze_backbone=true",
          "optim.max_iter=30", "augment.views=1"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> object:
-    # the machine is shared: with several threads per process a tiny forward pass waits on busy cores
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _cfg(manifest: Path, out: Path, *extra: str) -> TrainConfig:
