@@ -148,13 +148,15 @@ def _files(root: Path) -> Iterator[tuple[str, Path | None, str]]:
 
 
 def scan_folder(root: str | Path, *, labels: list[tuple[str, Label]] | None = None, subset: Subset | None = None,
-                workers: int = 2, progress: Callable[[int], None] | None = None) -> ScanResult:
-    """Scan ``root`` recursively into manifest rows, labelled by ``labels`` patterns or by ``subset``.
+                matcher: Callable[[str], Match | None] | None = None, workers: int = 2,
+                progress: Callable[[int], None] | None = None) -> ScanResult:
+    """Scan ``root`` recursively into manifest rows, labelled by ``labels`` patterns, by ``subset``, or by a
+    ``matcher`` of relative paths (None: the file is left out as unlabelled); give exactly one of the three.
 
     Rows are in sorted path order, whatever the number of workers. Raises :class:`LabelSpecError`.
     """
     root = Path(root)
-    if (labels is None) == (subset is None):
+    if sum(x is not None for x in (labels, subset, matcher)) != 1:
         raise LabelSpecError("give either label patterns or a subset")
     if not root.is_dir():
         raise LabelSpecError(f"{root}: not a folder")
@@ -162,7 +164,8 @@ def scan_folder(root: str | Path, *, labels: list[tuple[str, Label]] | None = No
         m = match_path(rel, labels or [])
         return None if m is None else with_known_subset(rel, m)
 
-    matcher = subset_matcher(subset) if subset is not None else by_labels
+    if matcher is None:
+        matcher = subset_matcher(subset) if subset is not None else by_labels
     result = ScanResult(root=root)
     todo: list[tuple[str, Path, Match]] = []
     for rel, path, problem in _files(root):

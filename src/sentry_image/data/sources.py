@@ -26,7 +26,6 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,8 @@ from typing import Any
 from ..types import Label
 from .manifest import ManifestError, ManifestRow, read_manifest
 from .metadata import label_text, write_manifest
-from .scan import LabelSpecError, file_record, parse_label_spec, scan_folder
-from .subsets import SUBSETS, Subset
+from .scan import LabelSpecError, Match, parse_label_spec, scan_folder
+from .subsets import SUBSETS, Subset, UnknownSubsetError, get_subset
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +98,10 @@ def close_subsets(name: str) -> list[str]:
 
 def find_subset(name: str) -> Subset:
     """The subset called ``name`` (case-insensitive); an unknown name lists the closest known ones."""
-    for s in SUBSETS:
-        if s.name.lower() == name.lower():
-            return s
+    try:
+        return get_subset(name)
+    except UnknownSubsetError:
+        pass
     close = close_subsets(name)
     hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(s.name for s in SUBSETS)}"
     raise SourceError(f"unknown subset {name!r}: {hint} (sentry-image data subsets lists them)")
@@ -181,41 +181,30 @@ def _report(folder: Path, errors: list[dict[str, str]]) -> None:
 
 def _plain_rows(folder: Path, label: Label) -> list[ManifestRow]:
     """Every image under ``folder`` with ``label``; source: the first sub-folder (the folder itself at the top)."""
-    from ..imaging import ImageError
-    from ..inputs import iter_inputs
+    camera = "camera" if label == Label.REAL else ""
 
-    paths = [p for p in iter_inputs([folder], recursive=True) if isinstance(p, Path)]
+    def match(rel: str) -> Match:
+        return Match(label, rel.split("/")[0] if "/" in rel else folder.name, camera, camera)
 
-    def work(p: Path) -> dict[str, Any] | str:
-        try:
-            return file_record(p)
-        except ImageError as exc:
-            return f"{exc.code}: {exc.message}"
-
-    rows, errors = [], []
-    with ThreadPoolExecutor(2) as pool:  # decoding releases the GIL; map keeps the sorted order
-        for p, rec in zip(paths, pool.map(work, paths), strict=True):
-            inner = p.relative_to(folder).as_posix()
-            if isinstance(rec, str):
-                errors.append({"path": inner, "error": rec})
-                continue
-            source = inner.split("/")[0] if "/" in inner else folder.name
-            camera = "camera" if label == Label.REAL else ""
-            record = {"label": label, "source": source, "generator": camera, "family": camera, **rec}
-            rows.append(_row(folder.parent, f"{folder.name}/{inner}", record, path=p.resolve()))
-    _report(folder, errors)
-    if not rows:
+    try:
+        result = scan_folder(folder, matcher=match)
+    except LabelSpecError as exc:
+        raise SourceError(str(exc)) from None
+    _report(folder, result.errors)
+    if not result.rows:
         raise SourceError(f"{folder}: no images found")
-    return rows
+    return [_row(folder.parent, f"{folder.name}/{r['path']}", r, path=(folder / r["path"]).resolve())
+            for r in result.rows]
 
 
 def _subset_rows(sub: Subset, folder: Path, cache: Path) -> list[ManifestRow]:
     """Rows of one extracted subset, from the cached scan when the folder has not changed since."""
     split_dir = folder.parent.resolve()
-    prefix = Path(os.path.relpath(split_dir, cache.parent.resolve())).as_posix() if cache.parent.exists() else ""
+    # cached paths are relative to the cache's folder (a manifest convention), resolved whether it exists yet or not
+    prefix = Path(os.path.relpath(split_dir, cache.parent.resolve())).as_posix()
     stamp_path = cache.with_suffix(".scan.json")
     expected = {"version": _STAMP_VERSION, "folder": str(folder.resolve()), **folder_fingerprint(folder)}
-    if cache.is_file() and stamp_path.is_file() and prefix:
+    if cache.is_file() and stamp_path.is_file():
         try:
             stamp = json.loads(stamp_path.read_text())
         except (OSError, ValueError):
@@ -240,7 +229,6 @@ def _subset_rows(sub: Subset, folder: Path, cache: Path) -> list[ManifestRow]:
         raise SourceError(f"subset {sub.name}: no images under {folder}")
     rows = [_row(split_dir, f"{sub.name}/{r['path']}", r) for r in result.rows]
     cache.parent.mkdir(parents=True, exist_ok=True)
-    prefix = Path(os.path.relpath(split_dir, cache.parent.resolve())).as_posix()
     write_manifest([{**r.fields, "path": f"{prefix}/{r.rel_path}"} for r in rows], cache)
     tmp = stamp_path.with_name(f"{stamp_path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({**expected, "prefix": prefix, "images": len(rows),
