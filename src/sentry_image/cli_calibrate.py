@@ -58,10 +58,9 @@ def recalibrate(model: str | Path, data: str | Path, out: str | Path, *, method:
     from .data.sources import read_source
     from .data.splits import Split, folder_key
     from .detect import resolve_model
-    from .evaluate.calibrate import ScoredSplit, fit_calibration
-    from .evaluate.metrics import summary
     from .models.checkpoint import CONFIG, WEIGHTS, CheckpointError, load_checkpoint
-    from .train.run import score_split
+    from .train.config import CalibrationConfig
+    from .train.run import calibrate_model
 
     out = Path(out)
     try:
@@ -75,23 +74,21 @@ def recalibrate(model: str | Path, data: str | Path, out: str | Path, *, method:
         rows = read_source(data)
     except ValueError as exc:
         raise RecalibrationError(f"--data: {exc}") from None
-    logits, bad = score_split(net, rows)
-    kept = tuple(r for i, r in enumerate(rows) if i not in set(bad))
-    split = Split("calibration", kept, tuple(sorted({folder_key(r) for r in kept})),
+    split = Split("calibration", tuple(rows), tuple(sorted({folder_key(r) for r in rows})),
                   f"all decodable images of {data} (recalibration data)")
+    settings = CalibrationConfig(method=method, threshold_rule=rule,  # type: ignore[arg-type]
+                                 target_fpr=target_fpr, band_halfwidth=band_halfwidth)
     try:
-        cal = fit_calibration(ScoredSplit(split, logits), method=method, rule=rule,  # type: ignore[arg-type]
-                              target_fpr=target_fpr, band_halfwidth=band_halfwidth)
+        cal, metrics, fitted = calibrate_model(net, split, settings)
     except ValueError as exc:
-        raise RecalibrationError(f"--data: {exc} ({len(kept)} images read, {len(bad)} undecodable)") from None
-    digest = rows_hash(kept)
+        raise RecalibrationError(f"--data: {exc}") from None
+    digest = rows_hash(fitted.rows)
     record: dict[str, Any] = {
-        "data": str(data), "data_hash": digest, "images": len(kept), "skipped": len(bad),
+        "data": str(data), "data_hash": digest, "images": len(fitted), "skipped": metrics["skipped"],
         "previous": {"checkpoint": str(source), "version": config.get("version"), "calibration": old.to_dict(),
                      "metrics": config.get("metrics", {})},
     }
     # the old metrics were measured with the old threshold; they move to the record instead of being misread
-    metrics = summary(ScoredSplit(split, logits).labels, cal.probability(logits), cal.threshold) | {"skipped": len(bad)}
     config.update(calibration=cal.to_dict(), metrics={"calibration_split": metrics}, recalibration=record,
                   version=f"{config.get('version', '0')}+cal.{digest[:8]}")
     out.mkdir(parents=True, exist_ok=True)

@@ -105,6 +105,22 @@ def _gather(part: Extracted, world: int) -> Extracted:
             sorted(s for p in parts for s in p[3]))
 
 
+@torch.no_grad()
+def fit_standardisation(model: DetectorModel, feats: torch.Tensor) -> torch.Tensor:
+    """Store the mean / std of ``feats`` in the model's ``feat_mean`` / ``feat_std`` buffers (when it has them) and
+    return the features as the head will see them.
+
+    A linear head on raw features is badly conditioned (scales differ by orders of magnitude), so probes carry
+    their standardisation in the checkpoint.
+    """
+    if not (hasattr(model, "feat_mean") and hasattr(model, "feat_std")):
+        return feats
+    mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
+    model.feat_mean.copy_(mean)  # type: ignore[operator]
+    model.feat_std.copy_(std)  # type: ignore[operator]
+    return (feats - mean) / std
+
+
 def fit_head(model: DetectorModel, feats: torch.Tensor, labels: torch.Tensor, weight_decay: float,
              max_iter: int) -> tuple[float, int]:
     """Fit standardisation and the linear head: class-balanced logistic loss + L2, full-batch L-BFGS.
@@ -112,14 +128,7 @@ def fit_head(model: DetectorModel, feats: torch.Tensor, labels: torch.Tensor, we
     Returns the final loss and the L-BFGS iterations used.
     """
     _, head = _parts(model)
-    mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
-    if hasattr(model, "feat_mean") and hasattr(model, "feat_std"):
-        # a linear head on raw features is badly conditioned (scales differ by orders of magnitude)
-        model.feat_mean.copy_(mean)  # type: ignore[operator]
-        model.feat_std.copy_(std)  # type: ignore[operator]
-        x = (feats - mean) / std
-    else:
-        x = feats
+    x = fit_standardisation(model, feats)
     pos = labels.mean().clamp(1e-3, 1 - 1e-3)
     weights = torch.where(labels > 0.5, 0.5 / pos, 0.5 / (1 - pos))  # each class weighs one half
     nn.init.zeros_(head.weight)  # a convex problem: start from the same point every time
@@ -219,4 +228,4 @@ def fit_probe(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfi
     return [record]
 
 
-__all__ = ["CACHE", "cache_key", "extract", "fit_head", "fit_probe", "views"]
+__all__ = ["CACHE", "cache_key", "extract", "fit_head", "fit_probe", "fit_standardisation", "views"]

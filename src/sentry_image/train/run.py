@@ -33,6 +33,7 @@ from ..models.registry import create_detector
 from .config import CalibrationConfig, ConfigError, TrainConfig, save_config
 from .data import load_training_data, make_splits
 from .loop import fit, init_distributed
+from .probe import fit_probe, fit_standardisation
 
 log = logging.getLogger(__name__)
 
@@ -114,22 +115,30 @@ def _standardise(model: DetectorModel, images: Iterable[Image.Image]) -> None:
     feats = [features(preprocess(image, model.preprocess_cfg)).mean(0) for image in images]
     if not feats:
         raise ValueError("no training image decodes: nothing to standardise the features on")
-    stacked = torch.stack(feats)
-    model.feat_mean.copy_(stacked.mean(0))  # type: ignore[operator]
-    model.feat_std.copy_(stacked.std(0).clamp_min(1e-6))  # type: ignore[operator]
+    fit_standardisation(model, torch.stack(feats))
 
 
-def _calibrate(model: DetectorModel, split: Split, cfg: CalibrationConfig,
-               held_out: Sequence[Split] = ()) -> tuple[Calibration, dict[str, Any]]:
+def calibrate_model(model: DetectorModel, split: Split, cfg: CalibrationConfig,
+                    held_out: Sequence[Split] = ()) -> tuple[Calibration, dict[str, Any], Split]:
+    """Score ``split`` through the detection-time path and fit ``cfg``'s calibration on the rows that decode.
+
+    Returns the calibration, its metrics on that split (with ``skipped``: rows that did not decode) and the split
+    of the rows it was fitted on. Raises
+    ValueError (from :func:`~sentry_image.evaluate.calibrate.fit_calibration`, with the counts) when it cannot fit.
+    """
     logits, bad = score_split(model, split.rows)
-    kept = Split(split.role, tuple(r for i, r in enumerate(split.rows) if i not in set(bad)), split.groups,
+    dropped = set(bad)
+    kept = Split(split.role, tuple(r for i, r in enumerate(split.rows) if i not in dropped), split.groups,
                  split.description)
     scored = ScoredSplit(kept, logits)
-    calibration = fit_calibration(scored, method=cfg.method, rule=cfg.threshold_rule, target_fpr=cfg.target_fpr,
-                                  band_halfwidth=cfg.band_halfwidth, held_out=held_out)
+    try:
+        calibration = fit_calibration(scored, method=cfg.method, rule=cfg.threshold_rule,
+                                      target_fpr=cfg.target_fpr, band_halfwidth=cfg.band_halfwidth, held_out=held_out)
+    except ValueError as exc:
+        raise ValueError(f"{exc} ({len(kept)} images read, {len(bad)} undecodable)") from exc
     metrics = summary(scored.labels, calibration.probability(logits), calibration.threshold)
     metrics["skipped"] = len(bad)
-    return calibration, metrics
+    return calibration, metrics, kept
 
 
 def _first_images(shards: Sequence[Path], limit: int) -> list[Image.Image]:
@@ -174,14 +183,12 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
     log.info("training %s on %s (%d processes)", cfg.model.name,
              f"{len(data.shards)} shards" if data.shards else f"{len(train_rows)} images", info.world)
     if cfg.optim.optimizer == "lbfgs":
-        from .probe import fit_probe
-
         history = fit_probe(model, train_rows, cfg, out, on_step)
     else:
         history = fit(model, train_rows, cfg, out, on_step, shards=data.shards)
     if info.is_main:
-        calibration, cal_metrics = (_calibrate(model, data.calibration, cfg.calibration,
-                                               [data.test] if data.test is not None else [])
+        calibration, cal_metrics = (calibrate_model(model, data.calibration, cfg.calibration,
+                                                    [data.test] if data.test is not None else [])[:2]
                                     if cfg.calibration.enabled and data.calibration is not None
                                     else (Calibration(), {}))
         extra = {"training_data_sha256": data.provenance.get("training_rows_sha256", ""),
@@ -199,4 +206,4 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
     return out
 
 
-__all__ = ["build_model", "make_splits", "read_rows", "score_split", "train"]
+__all__ = ["build_model", "calibrate_model", "make_splits", "read_rows", "score_split", "train"]
