@@ -75,6 +75,14 @@ def find_shards(location: str) -> list[Path]:
     return _read("data.shards", lambda: list_shards(location))
 
 
+def check_shard_count(shards: int, world: int, num_workers: int) -> None:
+    """ConfigError unless every process and DataLoader worker gets a shard: one without would idle or stall."""
+    workers = max(1, num_workers)
+    if shards < world * workers:
+        raise ConfigError(f"data.shards: {shards} shards for {world} processes x {workers} workers; write at "
+                          f"least {world * workers} (data shard --max-samples) or lower data.num_workers")
+
+
 def _labelled_rows(cfg: DataConfig) -> tuple[list[ManifestRow], dict[str, Any]]:
     """The union of manifest, subsets and real rows (a file listed twice is kept once) and their provenance."""
     parts: list[tuple[str, list[ManifestRow]]] = []
@@ -122,11 +130,8 @@ def _check_labels(rows: Sequence[ManifestRow], what: str) -> None:
 
 def _streaming(cfg: DataConfig, calibrate: bool) -> TrainingData:
     shards = find_shards(cfg.shards)
-    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-    workers = max(1, cfg.num_workers)
-    if len(shards) < world * workers:  # a rank or worker without a shard would idle or stall the others
-        raise ConfigError(f"data.shards: {len(shards)} shards for {world} processes x {workers} workers; write at "
-                          f"least {world * workers} (data shard --max-samples) or lower data.num_workers")
+    check_shard_count(len(shards), dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1,
+                      cfg.num_workers)
     index = _read("data.shards", lambda: shard_index(shards))
     data = TrainingData(shards=shards)
     if cfg.calibration:
@@ -216,4 +221,4 @@ def load_training_data(cfg: DataConfig, seed: int, *, calibrate: bool = True) ->
     return result
 
 
-__all__ = ["TrainingData", "find_shards", "load_training_data", "make_splits"]
+__all__ = ["TrainingData", "check_shard_count", "find_shards", "load_training_data", "make_splits"]

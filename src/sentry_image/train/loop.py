@@ -35,7 +35,8 @@ from ..data.manifest import ManifestRow
 from ..data.shard import shard_index
 from ..imaging import ImageError, decode_image, load_image
 from ..models.base import DetectorModel, PreprocessConfig, preprocess
-from .config import AugmentConfig, ConfigError, TrainConfig
+from .config import AugmentConfig, TrainConfig
+from .data import check_shard_count
 
 log = logging.getLogger(__name__)
 STATE = "train_state.pt"
@@ -155,11 +156,7 @@ def _loader(rows: Sequence[ManifestRow], shards: Sequence[Path], model: Detector
                                                        DistributedSampler[Item] | None, int]:
     """The epoch's batches, its dataset and sampler, and the number of steps per epoch (an estimate for shards)."""
     if shards:
-        workers = max(1, cfg.data.num_workers)
-        if len(shards) < info.world * workers:  # a rank or worker without a shard would idle or stall the others
-            raise ConfigError(f"data.shards: {len(shards)} shards for {info.world} processes x {workers} workers; "
-                              f"write at least {info.world * workers} (data shard --max-samples) or lower "
-                              "data.num_workers")
+        check_shard_count(len(shards), info.world, cfg.data.num_workers)
         stream = ShardTrainDataset(shards, model.preprocess_cfg, cfg.augment, cfg.seed,
                                    rank_world=(info.rank, info.world))
         steps = math.ceil(shard_index(shards)["samples"] / cfg.optim.batch_size)
