@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..data.manifest import ManifestRow, rows_hash
 from ..imaging import ImageError, load_image
-from ..models.base import Calibration, DetectorModel
+from ..models.base import Calibration, DetectorModel, preprocess
 from .metrics import summary
 from .suites import BUILTIN, Condition, Suite, load_suite
 
@@ -148,19 +148,26 @@ def evaluate(model: DetectorModel, calibration: Calibration, rows: Sequence[Mani
 
 
 @torch.inference_mode()
-def measure_throughput(model: DetectorModel, repeats: int = 10, size: tuple[int, int] = (640, 480)) -> float:
-    """Images per second of preprocessing + forward on one fixed synthetic image (batch 1, median of repeats).
+def measure_throughput(model: DetectorModel, repeats: int = 10, size: tuple[int, int] = (640, 480), *,
+                       network_only: bool = False) -> float:
+    """Images per second of preprocessing + forward on one fixed synthetic image (batch 1, median of repeats);
+    with ``network_only``, of the network alone on that image already preprocessed.
 
     Independent of the evaluated files (their sizes vary), so detectors compare on equal terms on one machine.
     """
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
     model.eval()
-    model.logits_for_images([image])  # warm-up: first calls allocate and pick kernels
+    if network_only:
+        x = preprocess(image, model.preprocess_cfg)
+        call: Callable[[], object] = lambda: model(x)  # noqa: E731
+    else:
+        call = lambda: model.logits_for_images([image])  # noqa: E731
+    call()  # warm-up: first calls allocate and pick kernels
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        model.logits_for_images([image])
+        call()
         times.append(time.perf_counter() - t0)
     return round(1.0 / float(np.median(times)), 2)
 

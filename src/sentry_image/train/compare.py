@@ -20,13 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 
 from ..evaluate.protocol import EvalReport, evaluate_checkpoint, measure_throughput
 from ..evaluate.report import write_leaderboard, write_report
-from ..models.base import preprocess
 from .compare_summary import render_readme, summary_rows
 from .config import ConfigError, load_config, resolve_path
 from .run import read_rows, train
@@ -124,23 +122,6 @@ def _load_average() -> float | None:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
-@torch.inference_mode()
-def _network_rate(model: torch.nn.Module, repeats: int) -> float:
-    """Images/s of the network alone on one preprocessed 640x480 image (batch 1, median of ``repeats``)."""
-    rng = np.random.default_rng(0)
-    from PIL import Image
-
-    x = preprocess(Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)),
-                   model.preprocess_cfg)  # type: ignore[arg-type]
-    model(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - t0)
-    return round(1.0 / float(np.median(times)), 2)
-
-
 def time_detector(checkpoint: str | Path, paths: list[Path], repeats: int) -> dict[str, float]:
     """The three rates of one detector: detect path over ``paths``, preprocessing + forward, network alone."""
     from ..detect import load_detector
@@ -152,7 +133,7 @@ def time_detector(checkpoint: str | Path, paths: list[Path], repeats: int) -> di
     seconds = time.perf_counter() - t0
     return {"detect_images_per_s": round(len(verdicts) / max(seconds, 1e-9), 2),
             "forward_images_per_s": measure_throughput(detector.model, repeats=repeats),
-            "network_images_per_s": _network_rate(detector.model, repeats),
+            "network_images_per_s": measure_throughput(detector.model, repeats=repeats, network_only=True),
             "torch_threads": torch.get_num_threads()}
 
 
