@@ -45,7 +45,7 @@ def test_a_suite_file_applies_its_parameters(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("spec", "message"), [
     ({"name": "x", "op": "sharpen", "amount": 2}, r"conditions\[0\].op: unknown op 'sharpen'"),
     ({"name": "x", "op": "jpeg", "qualty": 30}, r"unknown config key 'conditions\[0\].qualty'"),
-    ({"name": "x", "op": "jpeg"}, r"conditions\[0\]: op jpeg needs quality"),
+    ({"name": "x", "op": "jpeg"}, r"missing config key 'conditions\[0\]\.quality'"),
     ({"name": "x", "op": "jpeg", "quality": 0}, r"conditions\[0\]: condition 'x'.*1..100"),
     ({"name": "x", "op": "blur", "sigma": "wide"}, r"conditions\[0\].sigma: expected float"),
     ({"name": "x", "op": "crop_centre", "fraction": 1.5}, r"conditions\[0\].fraction"),

@@ -69,6 +69,15 @@ def test_comparison_config_is_checked_before_any_training(tmp_path: Path) -> Non
     typo = _write(tmp_path / "typo.yaml", {"out": "x", "data": "m.csv", "suites": "robustness"})
     with pytest.raises(ConfigError, match="suites"):
         load_compare_config(typo)
+    nameless = _write(tmp_path / "nameless.yaml", {"out": "x", "data": "m.csv", "detectors": [{"config": "c.yaml"}]})
+    with pytest.raises(ConfigError, match=r"missing config key 'detectors\[0\]\.name'"):
+        load_compare_config(nameless)
+    no_out = _write(tmp_path / "no_out.yaml", {"data": "m.csv"})
+    with pytest.raises(ConfigError, match=r"no_out\.yaml: missing config key 'out'"):
+        load_compare_config(no_out)
+    wrong_type = _write(tmp_path / "wrong_type.yaml", {"out": "x", "data": "m.csv", "repeats": "many"})
+    with pytest.raises(ConfigError, match="repeats: expected int"):
+        load_compare_config(wrong_type)
 
 
 def test_shipped_comparison_config_loads() -> None:

@@ -124,11 +124,7 @@ def make_condition(spec: dict[str, Any], key: str = "condition") -> Condition:
     if op not in OPS:
         raise ConfigError(f"{key}.op: unknown op {op!r} in condition {name!r}; known: {', '.join(OPS)}")
     cls = OPS[op][0]
-    try:
-        params: Any = _build(cls, rest, f"{key}.")
-    except TypeError:
-        needed = [f.name for f in fields(cls) if f.name not in rest]
-        raise ConfigError(f"{key}: op {op} needs {', '.join(needed)} (condition {name!r})") from None
+    params: Any = _build(cls, rest, f"{key}.")
     condition = Condition(name, op, params)
     try:  # out-of-range values (quality 0, negative sigma) fail here, before any image is scored
         condition(Image.new("RGB", (16, 12)))

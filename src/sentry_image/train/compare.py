@@ -26,7 +26,7 @@ import yaml
 from ..evaluate.protocol import EvalReport, evaluate_checkpoint, measure_throughput
 from ..evaluate.report import write_leaderboard, write_report
 from .compare_summary import render_readme, summary_rows
-from .config import ConfigError, load_config, resolve_path
+from .config import ConfigError, _build, load_config, resolve_path
 from .run import read_rows, train
 
 log = logging.getLogger(__name__)
@@ -76,23 +76,22 @@ class CompareConfig:
 
 
 def load_compare_config(path: str | Path) -> CompareConfig:
-    """Read a comparison config; unknown keys and entries without a config or model are refused by name."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
-    known = set(CompareConfig.__dataclass_fields__)
-    if not isinstance(raw, dict) or set(raw) - known:
-        raise ConfigError(f"{path}: unknown keys {sorted(set(raw) - known) if isinstance(raw, dict) else raw}")
-    entries: dict[str, list[Entry]] = {}
-    for kind in ("detectors", "references"):
-        entries[kind] = []
-        for item in raw.pop(kind, []) or []:
-            unknown = set(item) - set(Entry.__dataclass_fields__)
-            if unknown or "name" not in item or bool(item.get("config")) == bool(item.get("model")):
-                raise ConfigError(f"{path}: {kind} entry {item}: needs a name and exactly one of config or model"
-                                  + (f" (unknown keys {sorted(unknown)})" if unknown else ""))
-            entry = Entry(**item)
+    """Read a comparison config; unknown, missing or mistyped keys and entries without a config or model are refused."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: unreadable comparison config ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    try:
+        cfg = _build(CompareConfig, raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    for kind, entries in (("detectors", cfg.detectors), ("references", cfg.references)):
+        for i, entry in enumerate(entries):
+            if bool(entry.config) == bool(entry.model):
+                raise ConfigError(f"{path}: {kind}[{i}] ({entry.name}): needs exactly one of config or model")
             entry.config = resolve_path(entry.config, Path(path).parent)  # from the repository root or beside
-            entries[kind].append(entry)
-    cfg = CompareConfig(**raw, detectors=entries["detectors"], references=entries["references"])
     for entry in cfg.detectors:
         load_config(entry.config, entry.overrides)  # a typo fails now, not after the first detector has trained
     return cfg

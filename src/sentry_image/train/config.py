@@ -221,12 +221,23 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
     return value
 
 
+def missing_keys(cls: type, data: dict[str, Any]) -> list[str]:
+    """The fields of dataclass ``cls`` that have no default and are absent from ``data``."""
+    return [f.name for f in dataclasses.fields(cls) if f.name not in data
+            and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+
+
 def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+    """``cls(**data)`` with every key checked: unknown, missing or mistyped keys raise :class:`ConfigError`."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in names:
             raise ConfigError(f"unknown config key '{prefix}{key}'; known: {', '.join(sorted(names))}")
+    missing = missing_keys(cls, data)
+    if missing:
+        raise ConfigError(f"missing config key{'s' if len(missing) > 1 else ''} "
+                          + ", ".join(f"'{prefix}{name}'" for name in missing))
     return cls(**{k: _check_value(prefix + k, v, hints[k]) for k, v in data.items()})
 
 
