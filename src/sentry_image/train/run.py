@@ -201,9 +201,23 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
                         version=cfg.checkpoint_version, extra=extra)
         save_config(cfg, out / "train_config.yaml")
     if info.world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+        _leave_together()
     return out
+
+
+def _leave_together() -> None:
+    """Every rank waits for the main one to have written the checkpoint, then leaves the process group.
+
+    On gloo this is ``monitored_barrier``, whose send/recv run in the calling thread. ``dist.barrier()`` there holds
+    the last references to earlier collectives' tensors and drops them later on a gloo worker thread; that thread
+    then needs the GIL, and if the interpreter is already exiting the process aborts ("terminate called without
+    an active exception"), seen under load on the rank that finished first.
+    """
+    if dist.get_backend() == "gloo":
+        dist.monitored_barrier()
+    else:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 __all__ = ["build_model", "calibrate_model", "make_splits", "read_rows", "score_split", "train"]
