@@ -40,6 +40,7 @@ class TrainingData:
     Attributes:
         rows: training rows (empty when streaming ``shards``).
         shards: shard files of the training stream (empty when training from rows).
+        shard_samples: samples in ``shards`` per their index (0 when training from rows).
         calibration: the calibration split (a share of the rows, or ``data.calibration``), or None.
         test: the held-out test split, or None.
         record: the split record stored in the checkpoint (description, seed, per-role counts, groups, hashes).
@@ -48,6 +49,7 @@ class TrainingData:
 
     rows: list[ManifestRow] = field(default_factory=list)
     shards: list[Path] = field(default_factory=list)
+    shard_samples: int = 0
     calibration: Split | None = None
     test: Split | None = None
     record: dict[str, Any] = field(default_factory=dict)
@@ -133,7 +135,7 @@ def _streaming(cfg: DataConfig, calibrate: bool) -> TrainingData:
     check_shard_count(len(shards), dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1,
                       cfg.num_workers)
     index = _read("data.shards", lambda: shard_index(shards))
-    data = TrainingData(shards=shards)
+    data = TrainingData(shards=shards, shard_samples=index["samples"])
     if cfg.calibration:
         cal = _explicit_calibration(cfg, set(index["groups"]), set())
         if not index["groups"]:

@@ -152,14 +152,15 @@ def _set_mode(model: DetectorModel, freeze_backbone: bool) -> None:
 
 
 def _loader(rows: Sequence[ManifestRow], shards: Sequence[Path], model: DetectorModel, cfg: TrainConfig,
-            info: DistInfo, local_batch: int) -> tuple[DataLoader[Item], TrainDataset | ShardTrainDataset,
-                                                       DistributedSampler[Item] | None, int]:
+            info: DistInfo, local_batch: int, shard_samples: int | None
+            ) -> tuple[DataLoader[Item], TrainDataset | ShardTrainDataset, DistributedSampler[Item] | None, int]:
     """The epoch's batches, its dataset and sampler, and the number of steps per epoch (an estimate for shards)."""
     if shards:
         check_shard_count(len(shards), info.world, cfg.data.num_workers)
         stream = ShardTrainDataset(shards, model.preprocess_cfg, cfg.augment, cfg.seed,
                                    rank_world=(info.rank, info.world))
-        steps = math.ceil(shard_index(shards)["samples"] / cfg.optim.batch_size)
+        samples = shard_samples if shard_samples is not None else shard_index(shards)["samples"]
+        steps = math.ceil(samples / cfg.optim.batch_size)
         batches = DataLoader(cast("IterableDataset[Item]", stream), batch_size=local_batch,
                              num_workers=cfg.data.num_workers)
         return batches, stream, None, steps
@@ -194,9 +195,11 @@ def _batches(loader: DataLoader[Item], streaming: bool, info: DistInfo, device: 
 
 
 def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out: Path,
-        on_step: Callable[[int, int], None] | None = None, *, shards: Sequence[Path] = ()) -> list[dict[str, Any]]:
+        on_step: Callable[[int, int], None] | None = None, *, shards: Sequence[Path] = (),
+        shard_samples: int | None = None) -> list[dict[str, Any]]:
     """Train ``model`` in place on ``rows`` (or on the ``shards`` stream) per ``cfg``; returns per-epoch metrics
-    (resumed epochs included). ``on_step(step, steps)`` reports progress; for shards ``steps`` is an estimate."""
+    (resumed epochs included). ``on_step(step, steps)`` reports progress; for shards ``steps`` is an estimate
+    from ``shard_samples`` (read from the shard index when not given)."""
     info = init_distributed()
     opt_cfg = cfg.optim
     if opt_cfg.batch_size % info.world:
@@ -213,7 +216,7 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
         optimizer = torch.optim.AdamW(params, lr=opt_cfg.lr, weight_decay=opt_cfg.weight_decay)
     else:
         raise ValueError(f"optim.optimizer: unknown optimizer {opt_cfg.optimizer!r} (adamw or sgd)")
-    loader, dataset, sampler, per_epoch = _loader(rows, shards, model, cfg, info, local_batch)
+    loader, dataset, sampler, per_epoch = _loader(rows, shards, model, cfg, info, local_batch, shard_samples)
     steps = max(1, per_epoch) * opt_cfg.epochs
     # clamped: a stream may run a few steps past its estimate, and the cosine must not climb back up
     scheduler = torch.optim.lr_scheduler.LambdaLR(
