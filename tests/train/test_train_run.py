@@ -28,6 +28,7 @@ def test_train_writes_a_calibrated_checkpoint(tiny_manifest: Path, tmp_path: Pat
     _model, calibration, config = load_checkpoint(out)
     assert config["architecture"] == "test_tiny_cnn" and config["args"] == {"width": 4}
     assert [h["epoch"] for h in config["training"]["history"]] == [1, 2]
+    assert {h["precision"] for h in config["training"]["history"]} == {"float32"}  # amp is CUDA-only by default
     assert calibration.method.startswith("temperature") and "calibration split" in calibration.fitted_on
     assert config["metrics"]["calibration_split"]["n"] == config["split"]["calibration"]["images"]
     assert (out / "train_config.yaml").is_file()
@@ -93,3 +94,27 @@ def test_a_frozen_backbone_only_moves_the_head(tiny_manifest: Path, tmp_path: Pa
 def test_unknown_optimizer_is_refused(tiny_manifest: Path, tmp_path: Path, override: str) -> None:
     with pytest.raises(ValueError, match="lion"):
         train(_cfg(tiny_manifest, tmp_path / "x", override))
+
+
+def test_bfloat16_autocast_runs_on_the_cpu_and_keeps_float32_weights(tiny_manifest: Path, tmp_path: Path) -> None:
+    from torch import nn
+
+    from sentry_image.data.manifest import read_manifest
+    from sentry_image.models import create_detector
+    from sentry_image.train.loop import fit, precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    fp16 = _cfg(tiny_manifest, tmp_path / "x")
+    assert precision(fp16, cpu) == (None, False) and precision(fp16, cuda) == (torch.float16, True)
+    assert precision(_cfg(tiny_manifest, tmp_path / "x", "optim.amp=false"), cuda) == (None, False)
+    cfg = _cfg(tiny_manifest, tmp_path / "bf16", "optim.amp_dtype=bfloat16", "calibration.enabled=false")
+    assert precision(cfg, cpu) == (torch.bfloat16, False)
+
+    model = create_detector("test_tiny_cnn", width=4)
+    seen: set[torch.dtype] = set()
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    conv.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+    history = fit(model, read_manifest(tiny_manifest), cfg, tmp_path / "bf16")
+    assert seen == {torch.bfloat16}  # the convolutions ran under autocast
+    assert history[0]["precision"] == "bfloat16" and 0 < history[0]["loss"] < 10
+    assert all(p.dtype == torch.float32 for p in model.parameters())

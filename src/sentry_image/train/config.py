@@ -90,7 +90,9 @@ class OptimConfig:
             full-batch on cached features of ``augment.views`` degraded views per image (needs
             ``model.freeze_backbone``; ``epochs``, ``batch_size`` and ``lr`` are then unused).
         max_iter: L-BFGS iterations (``lbfgs`` only).
-        amp: mixed precision when CUDA is present (ignored on CPU).
+        amp: mixed precision (autocast) on CUDA; on the CPU only with ``amp_dtype: bfloat16``.
+        amp_dtype: ``float16`` (CUDA only, with loss scaling) or ``bfloat16`` (CUDA or CPU with bfloat16 support,
+            no loss scaling needed). Weights and checkpoints stay float32 either way.
     """
 
     epochs: int = 1
@@ -100,6 +102,7 @@ class OptimConfig:
     optimizer: Literal["adamw", "sgd", "lbfgs"] = "adamw"
     max_iter: int = 200
     amp: bool = True
+    amp_dtype: Literal["float16", "bfloat16"] = "float16"
 
 
 @dataclass

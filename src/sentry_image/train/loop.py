@@ -151,6 +151,19 @@ def _set_mode(model: DetectorModel, freeze_backbone: bool) -> None:
         getattr(model, "head").train()  # noqa: B009 - checked in set_trainable
 
 
+def precision(cfg: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """The autocast dtype of a run on ``device`` (None: float32 throughout) and whether the loss is scaled.
+
+    float16 autocast runs on CUDA only, with a GradScaler against underflowing gradients; bfloat16 has float32's
+    range, needs no scaling, and also runs on the CPU.
+    """
+    if not cfg.optim.amp:
+        return None, False
+    if cfg.optim.amp_dtype == "bfloat16":
+        return torch.bfloat16, False
+    return (torch.float16, True) if device.type == "cuda" else (None, False)
+
+
 def _loader(rows: Sequence[ManifestRow], shards: Sequence[Path], model: DetectorModel, cfg: TrainConfig,
             info: DistInfo, local_batch: int, shard_samples: int | None
             ) -> tuple[DataLoader[Item], TrainDataset | ShardTrainDataset, DistributedSampler[Item] | None, int]:
@@ -221,8 +234,8 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
     # clamped: a stream may run a few steps past its estimate, and the cosine must not climb back up
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    use_amp = cuda and opt_cfg.amp
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    amp_dtype, scale_loss = precision(cfg, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=scale_loss)
     start, history = 0, []
     state_path = out / STATE
     if cfg.resume and state_path.is_file():
@@ -245,7 +258,7 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
         totals = torch.zeros(4, dtype=torch.float64)  # loss sum, correct, used, skipped
         for step, (x, y, ok) in enumerate(_batches(loader, bool(shards), info, device)):
             x, yf, mask = x.to(device), y.float().to(device), ok.float().to(device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = net(x).float()
             losses = nn.functional.binary_cross_entropy_with_logits(logits, yf, reduction="none")
             loss = (losses * mask).sum() / mask.sum().clamp_min(1.0)
@@ -266,7 +279,8 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
         used = max(1.0, float(totals[2]))
         record = {"epoch": epoch + 1, "loss": float(totals[0]) / used, "train_accuracy": float(totals[1]) / used,
                   "images": int(totals[2]), "skipped": int(totals[3]), "seconds": round(seconds, 3),
-                  "images_per_s": round(used / max(seconds, 1e-9), 2), "lr": scheduler.get_last_lr()[0]}
+                  "images_per_s": round(used / max(seconds, 1e-9), 2), "lr": scheduler.get_last_lr()[0],
+                  "precision": str(amp_dtype or torch.float32).removeprefix("torch.")}
         history.append(record)
         log.info("epoch %d/%d: loss %.4f acc %.3f (%d images, %d skipped, %.1f s)", epoch + 1, opt_cfg.epochs,
                  record["loss"], record["train_accuracy"], record["images"], record["skipped"], seconds)
@@ -281,5 +295,5 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
     return history
 
 
-__all__ = ["STATE", "DistInfo", "ShardTrainDataset", "TrainDataset", "fit", "init_distributed", "set_trainable",
-           "train_view"]
+__all__ = ["STATE", "DistInfo", "ShardTrainDataset", "TrainDataset", "fit", "init_distributed", "precision",
+           "set_trainable", "train_view"]
