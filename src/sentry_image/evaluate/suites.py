@@ -22,11 +22,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
 from PIL import Image
 
 from ..data import degrade
-from ..train.config import ConfigError, _build, resolve_path
+from ..train.config import ConfigError, _build, _read_mapping, resolve_path
 
 
 @dataclass
@@ -193,16 +192,6 @@ class SuiteFile:
     conditions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: unreadable config ({exc})") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    return loaded
-
-
 def load_suite(ref: str | Path | Suite) -> Suite:
     """A built-in suite by name (``clean``, ``robustness``) or a suite YAML file by path."""
     if isinstance(ref, Suite):
@@ -213,7 +202,7 @@ def load_suite(ref: str | Path | Suite) -> Suite:
     if not path.is_file():
         raise ConfigError(f"unknown suite {str(ref)!r}: not a built-in ({', '.join(BUILTIN)}) nor a YAML file")
     try:
-        spec = _build(SuiteFile, _read_yaml(path))
+        spec = _build(SuiteFile, _read_mapping(path))
         return _suite(spec.name or path.stem, spec.conditions, str(path))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
@@ -259,7 +248,7 @@ def load_benchmark(path: str | Path) -> BenchmarkConfig:
     """Read and check a benchmark YAML (unknown keys and wrong types raise :class:`ConfigError` naming the key)."""
     path = Path(path)
     try:
-        cfg = _build(BenchmarkConfig, _read_yaml(path))
+        cfg = _build(BenchmarkConfig, _read_mapping(path))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     if bool(cfg.data) == bool(cfg.subsets):

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from ..evaluate.protocol import EvalReport, evaluate_checkpoint, measure_throughput
 from ..evaluate.report import write_leaderboard, write_report
 from .compare_summary import render_readme, summary_rows
-from .config import ConfigError, _build, load_config, resolve_path
+from .config import ConfigError, _build, _read_mapping, load_config, resolve_path
 from .run import read_rows, train
 
 log = logging.getLogger(__name__)
@@ -77,12 +76,7 @@ class CompareConfig:
 
 def load_compare_config(path: str | Path) -> CompareConfig:
     """Read a comparison config; unknown, missing or mistyped keys and entries without a config or model are refused."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: unreadable comparison config ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+    raw = _read_mapping(path)
     try:
         cfg = _build(CompareConfig, raw)
     except ConfigError as exc:
