@@ -25,7 +25,7 @@ from typing import Any
 from PIL import Image
 
 from ..data import degrade
-from ..train.config import ConfigError, _build, _read_mapping, resolve_path
+from ..train.config import ConfigError, _build, _build_file, resolve_path
 
 
 @dataclass
@@ -201,8 +201,8 @@ def load_suite(ref: str | Path | Suite) -> Suite:
     path = Path(ref)
     if not path.is_file():
         raise ConfigError(f"unknown suite {str(ref)!r}: not a built-in ({', '.join(BUILTIN)}) nor a YAML file")
+    spec = _build_file(SuiteFile, path)
     try:
-        spec = _build(SuiteFile, _read_mapping(path))
         return _suite(spec.name or path.stem, spec.conditions, str(path))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
@@ -247,10 +247,7 @@ class BenchmarkConfig:
 def load_benchmark(path: str | Path) -> BenchmarkConfig:
     """Read and check a benchmark YAML (unknown keys and wrong types raise :class:`ConfigError` naming the key)."""
     path = Path(path)
-    try:
-        cfg = _build(BenchmarkConfig, _read_mapping(path))
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    cfg = _build_file(BenchmarkConfig, path)
     if bool(cfg.data) == bool(cfg.subsets):
         raise ConfigError(f"{path}: give exactly one of data or subsets")
     base = path.parent

@@ -25,7 +25,7 @@ import torch
 from ..evaluate.protocol import EvalReport, evaluate_checkpoint, measure_throughput
 from ..evaluate.report import write_leaderboard, write_report
 from .compare_summary import render_readme, summary_rows
-from .config import ConfigError, _build, _read_mapping, load_config, resolve_path
+from .config import ConfigError, _build_file, load_config, resolve_path
 from .run import read_rows, train
 
 log = logging.getLogger(__name__)
@@ -76,11 +76,7 @@ class CompareConfig:
 
 def load_compare_config(path: str | Path) -> CompareConfig:
     """Read a comparison config; unknown, missing or mistyped keys and entries without a config or model are refused."""
-    raw = _read_mapping(path)
-    try:
-        cfg = _build(CompareConfig, raw)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    cfg = _build_file(CompareConfig, path)
     for kind, entries in (("detectors", cfg.detectors), ("references", cfg.references)):
         for i, entry in enumerate(entries):
             if bool(entry.config) == bool(entry.model):

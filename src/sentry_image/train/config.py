@@ -288,6 +288,15 @@ def _read_mapping(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
+def _build_file(cls: type[T], path: str | Path) -> T:
+    """:func:`_build` on the YAML mapping in ``path``; every error names the file as well as the key."""
+    data = _read_mapping(path)
+    try:
+        return _build(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
 def expand_model(section: Any, base: str | Path = ".") -> Any:
     """The ``model`` section with its ``config: FILE`` reference replaced by the file's keys plus the local ones."""
     if not isinstance(section, dict) or "config" not in section:
