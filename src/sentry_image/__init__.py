@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .detect import Detector, fuse, load_detector
     from .models import create_detector, list_detectors
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "Detector": "detect",

@@ -23,13 +23,13 @@ import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import torch
+import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
+from .data.preprocess import preprocess
 from .imaging import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
@@ -41,8 +41,8 @@ from .imaging import (
     decode_pil,
     load_image,
 )
-from .models.base import Calibration, DetectorModel, preprocess
-from .models.checkpoint import CheckpointError, load_checkpoint
+from .models.checkpoint import load_model
+from .models.runtime import LoadedModel, logits_for_crops
 from .provenance import read_provenance
 from .types import Hint, Signal, Strength, Verdict, VerdictLabel
 
@@ -50,33 +50,6 @@ log = logging.getLogger(__name__)
 
 #: Inputs :meth:`Detector.detect` accepts: a path, the file's bytes, or an already opened PIL image.
 Source = str | Path | bytes | Image.Image
-DEFAULT_MODEL = "default"
-
-
-def default_checkpoint_dir() -> Path:
-    """Folder of the detector shipped inside the package."""
-    return Path(str(resources.files("sentry_image") / "weights" / DEFAULT_MODEL))
-
-
-def resolve_model(model: str | Path | None) -> Path:
-    """Map ``None``/``"default"``, a shipped checkpoint name, or a checkpoint folder to a folder path."""
-    if model is None or str(model) == DEFAULT_MODEL:
-        return default_checkpoint_dir()
-    path = Path(model)
-    if path.is_dir():
-        return path
-    shipped = Path(str(resources.files("sentry_image") / "weights" / str(model)))
-    if shipped.is_dir():
-        return shipped
-    raise CheckpointError(
-        f"{model}: not a checkpoint folder (model.safetensors + config.json) nor a shipped checkpoint "
-        f"(shipped: {', '.join(shipped_checkpoints()) or 'none'})"
-    )
-
-
-def shipped_checkpoints() -> list[str]:
-    root = Path(str(resources.files("sentry_image") / "weights"))
-    return sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
 
 
 @dataclass
@@ -86,22 +59,21 @@ class _Prepared:
     name: str
     signals: list[Signal]
     info: ImageInfo | None = None
-    pixels: torch.Tensor | None = None  # [num_crops, 3, H, W]
+    pixels: NDArray[np.float32] | None = None  # [num_crops, 3, H, W]
     error: ImageError | None = None
 
 
 class Detector:
-    """A loaded detector: the network, its calibration and the provenance readers.
+    """A loaded detector: the model on its backend, its calibration and the provenance readers.
 
     Create it with :func:`load_detector`. Thread-compatible for reading; not meant to be shared across processes.
     """
 
-    def __init__(self, model: DetectorModel, calibration: Calibration, config: dict[str, Any], *,
-                 threshold: float | None = None, provenance: bool = True,
+    def __init__(self, model: LoadedModel, *, threshold: float | None = None, provenance: bool = True,
                  max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-        self.model = model.eval()
-        self.calibration = calibration
-        self.config = config
+        self.model = model
+        self.calibration = calibration = model.calibration
+        self.config = model.config
         self.provenance = provenance
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
@@ -114,7 +86,12 @@ class Detector:
     @property
     def name(self) -> str:
         """``name@version`` as reported in every verdict."""
-        return f"{self.config.get('name', self.model.registry_name)}@{self.config.get('version', '0')}"
+        return self.model.id
+
+    @property
+    def backend(self) -> str:
+        """``onnx`` or ``torch``: what runs the network."""
+        return self.model.backend
 
     # -- public API ---------------------------------------------------------------------------------------------
     def detect(self, source: Source, *, name: str | None = None) -> Verdict:
@@ -181,8 +158,8 @@ class Detector:
         scorable = [p for p in batch if p.pixels is not None]
         probs: dict[int, float] = {}
         if scorable:
-            per_image = self.model.logits_for_crops([p.pixels for p in scorable if p.pixels is not None])
-            calibrated = self.calibration.probability(per_image.numpy())
+            per_image = logits_for_crops(self.model.runner, [p.pixels for p in scorable if p.pixels is not None])
+            calibrated = self.calibration.probability(per_image)
             probs = {id(p): float(v) for p, v in zip(scorable, calibrated, strict=True)}
         for p in batch:
             yield self._verdict(p, probs.get(id(p)))
@@ -247,26 +224,26 @@ def fuse(prob: float | None, signals: list[Signal], threshold: float,
 
 def load_detector(model: str | Path | None = None, *, threshold: float | None = None, provenance: bool = True,
                   max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  backend: str = "torch") -> Detector:
-    """Load a detector: the shipped default (``None``), a shipped checkpoint by name, or a checkpoint folder.
+                  backend: str = "auto", threads: int | None = None) -> Detector:
+    """Load a detector: the shipped default (``None``), a shipped checkpoint by name, a checkpoint folder, or an
+    ``.onnx`` file written by ``sentry-image export onnx``.
 
-    Works offline: the default's weights ship inside the package.
+    Works offline: the default ships inside the package as an ONNX graph and runs on onnxruntime, without torch.
 
     Args:
-        model: ``None``/``"default"``, a shipped checkpoint name, or a folder with model.safetensors + config.json.
+        model: ``None``/``"default"``, a shipped checkpoint name, a checkpoint folder or an ``.onnx`` file.
         threshold: override the checkpoint's threshold (disables the uncertain band).
         provenance: read C2PA, watermark and metadata evidence (on by default).
         max_bytes, max_pixels: per-image limits; larger inputs are rejected as ``too_large`` before decoding.
-        backend: ``torch``, or ``onnx`` for onnxruntime on the CPU (``model`` may then also be a ``.onnx`` file
-            written by ``sentry-image export onnx``; needs the ``scale`` extra).
-    """
-    if backend == "onnx":
-        from .scale.onnx_runtime import load_onnx  # lazy: onnxruntime is an optional extra
+        backend: ``auto`` (onnxruntime when the checkpoint has a graph, else torch), ``onnx`` or ``torch`` (needs
+            the ``train`` extra).
+        threads: inference threads (``None``: the runtime's default).
 
-        net, calibration, config = load_onnx(model)
-    elif backend == "torch":
-        net, calibration, config = load_checkpoint(resolve_model(model))
-    else:
-        raise ValueError(f"unknown backend {backend!r}: expected 'torch' or 'onnx'")
-    return Detector(net, calibration, config, threshold=threshold, provenance=provenance,
+    Raises:
+        CheckpointError: a missing or malformed checkpoint, or a backend that is not installed.
+    """
+    return Detector(load_model(model, backend, threads=threads), threshold=threshold, provenance=provenance,
                     max_bytes=max_bytes, max_pixels=max_pixels)
+
+
+__all__ = ["Detector", "Source", "fuse", "load_detector"]

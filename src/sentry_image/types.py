@@ -5,7 +5,7 @@ Everything here is plain data so that every layer (models, detect, CLI, service)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -66,15 +66,45 @@ class Signal:
         return {"name": self.name, "hint": str(self.hint), "evidence": self.evidence, "strength": str(self.strength)}
 
 
-@dataclass(frozen=True)
-class ErrorInfo:
-    """Why an input got no verdict. ``code`` is stable and machine-readable."""
+class ImageError(Exception):
+    """The one error value: why an input got no verdict. ``code`` is stable and machine-readable (the codes are
+    listed in :mod:`sentry_image.imaging.decode`); ``path`` names the input."""
 
-    code: str
-    message: str
+    def __init__(self, code: str, message: str, path: str = "") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.code = code
+        self.message = message
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default reduce replays only the formatted message; worker processes must send the code back.
+        return (type(self), (self.code, self.message, self.path))
 
     def to_dict(self) -> dict[str, str]:
+        """The ``error`` object of a verdict row."""
         return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class ImageInfo:
+    """Facts about the file, reported as evidence (never used by the learned detector).
+
+    ``width``/``height`` are as displayed (after EXIF orientation); ``mode`` is the decoded mode before RGB
+    conversion; ``jpeg_quality`` is the IJG quality whose tables best match the file's (None if not JPEG);
+    ``orientation`` is the EXIF orientation tag (None when absent).
+    """
+
+    format: str
+    width: int
+    height: int
+    mode: str
+    frames: int
+    bytes: int
+    jpeg_quality: int | None = None
+    orientation: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -104,7 +134,7 @@ class Verdict:
     decided_by: str | None = None
     reasons: list[str] = field(default_factory=list)
     image: dict[str, Any] | None = None
-    error: ErrorInfo | None = None
+    error: ImageError | None = None
 
     @property
     def ok(self) -> bool:
@@ -127,7 +157,7 @@ class Verdict:
     @classmethod
     def failed(cls, path: str, code: str, message: str, model: str | None = None) -> Verdict:
         return cls(path=path, ai_probability=None, verdict=None, threshold=None, model=model,
-                   error=ErrorInfo(code, message))
+                   error=ImageError(code, message, path))
 
 
-__all__ = ["ErrorInfo", "Hint", "Label", "Signal", "Strength", "Verdict", "VerdictLabel"]
+__all__ = ["Hint", "ImageError", "ImageInfo", "Label", "Signal", "Strength", "Verdict", "VerdictLabel"]

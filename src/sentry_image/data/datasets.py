@@ -1,6 +1,6 @@
 """Torch datasets over manifests and over webdataset shards, applying the model's own preprocessing.
 
-Both give ``(tensor, label)`` with the tensor from :func:`sentry_image.models.base.preprocess` under the model's
+Both give ``(tensor, label)`` with the tensor from :func:`sentry_image.data.preprocess.preprocess` under the model's
 :class:`PreprocessConfig` (``[num_crops, 3, crop, crop]``): no call site writes its own normalisation. An optional
 ``transform`` (a degradation from :mod:`sentry_image.data.degrade`) runs on the decoded RGB image before it, the
 same for both labels. Images are decoded by the project's safe decoder; a file that does not decode raises
@@ -13,7 +13,6 @@ the shards, so no sample is seen twice per epoch; shard order and an optional sa
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import tarfile
@@ -26,9 +25,9 @@ from PIL import Image
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from ..imaging import decode_image, load_image
-from ..models.base import PreprocessConfig, preprocess
 from .manifest import ManifestRow, read_manifest
-from .shard import list_shards
+from .preprocess import PreprocessConfig, preprocess
+from .shard import list_shards, read_shard
 
 log = logging.getLogger(__name__)
 Transform = Callable[[Image.Image], Image.Image]
@@ -51,7 +50,7 @@ class ManifestDataset(Dataset[Sample]):
         image = load_image(row.path).rgb
         if self.transform is not None:
             image = self.transform(image)
-        return preprocess(image, self.cfg), int(row.label)
+        return torch.from_numpy(preprocess(image, self.cfg)), int(row.label)
 
 
 def _rank_world() -> tuple[int, int]:
@@ -124,45 +123,8 @@ class ShardDataset(IterableDataset[Sample]):
         image = decode_image(data, meta.get("path", "<shard>")).rgb
         if self.transform is not None:
             image = self.transform(image)
-        x, y = preprocess(image, self.cfg), int(meta["label"])
+        x, y = torch.from_numpy(preprocess(image, self.cfg)), int(meta["label"])
         return (x, y, meta) if self.with_meta else (x, y)
 
 
-def read_shard(path: Path, *, strict: bool = True) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """Samples of one shard in order: (image bytes, metadata). Members of a sample are grouped by key.
-
-    A sample without a single image and a label raises ValueError; with ``strict=False`` it is yielded with empty
-    bytes, label 0 and an ``error`` entry instead, so that a training stream can count it as skipped.
-    """
-    key: str | None = None
-    parts: dict[str, bytes] = {}
-    with tarfile.open(path, mode="r|") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            k, _, ext = member.name.partition(".")
-            if k != key and parts:
-                yield _sample(path, key, parts, strict)
-                parts = {}
-            key = k
-            f = tar.extractfile(member)
-            parts[ext] = f.read() if f is not None else b""
-    if parts:
-        yield _sample(path, key, parts, strict)
-
-
-def _sample(path: Path, key: str | None, parts: dict[str, bytes], strict: bool = True) -> tuple[bytes, dict[str, Any]]:
-    try:
-        meta: dict[str, Any] = json.loads(parts.pop("json")) if "json" in parts else {}
-        if "cls" in parts:
-            meta["label"] = int(parts.pop("cls"))
-    except ValueError as exc:
-        meta, problem = {}, f"{path}: sample {key} has unreadable metadata ({exc})"
-    else:
-        images = [v for k, v in parts.items() if k not in ("txt",)]
-        if len(images) == 1 and "label" in meta:
-            return images[0], meta
-        problem = f"{path}: sample {key} has no single image and label (members: {sorted(parts)})"
-    if strict:
-        raise ValueError(problem)
-    return b"", {"path": f"{path.name}:{key}", "label": 0, "error": problem}
+__all__ = ["ManifestDataset", "ShardDataset"]

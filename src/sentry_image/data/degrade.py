@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -89,34 +89,42 @@ def format_matched(image: Image.Image, short_side: int = 512, quality: int = 90)
     return jpeg(resize(image, short_side=short_side, resample=Image.Resampling.BICUBIC), quality)
 
 
-@dataclass(frozen=True)
+@dataclass
 class AugmentConfig:
-    """Random re-encodings applied to BOTH classes during training.
+    """Random degradations applied alike to BOTH classes during training: the ``augment`` section of a training
+    config, and the one schema of degradation parameters (evaluation suites name the same operations).
 
     Attributes:
-        p_jpeg: probability of a JPEG re-encoding (``1 - p_jpeg`` keeps the pixels as decoded).
-        jpeg_quality: inclusive range of JPEG qualities drawn uniformly.
-        p_resize: probability of a random rescale before the model's own preprocessing.
-        scale: range of rescale factors, drawn log-uniformly.
-        p_blur: probability of a slight Gaussian blur.
-        blur_sigma: range of blur standard deviations.
-        p_noise: probability of additive Gaussian noise.
-        noise_sigma: range of noise standard deviations (0-255 units).
+        enabled: apply the chain below (off: random crop and flip only).
+        p_jpeg: probability of JPEG re-encoding (last in the chain, as a re-upload would do); jpeg_quality: its
+            inclusive quality range, drawn uniformly.
+        p_resize: probability of a rescale before the model's own preprocessing; scale: its factor range, drawn
+            log-uniformly.
+        p_blur: probability of Gaussian blur (CNNSpot's blur+JPEG recipe uses 0.5/0.5); blur_sigma: its range.
+        p_noise: probability of additive noise; noise_sigma: its range (0-255 units).
+        hflip: random horizontal flip.
+        views: degraded views per image whose features the ``lbfgs`` probe caches (plus the image and its mirror).
     """
 
-    p_jpeg: float = 0.6
-    jpeg_quality: tuple[int, int] = (60, 100)
-    p_resize: float = 0.5
-    scale: tuple[float, float] = (0.5, 1.0)
+    enabled: bool = True
+    p_jpeg: float = 0.5
+    jpeg_quality: list[int] = field(default_factory=lambda: [60, 100])
+    p_resize: float = 0.3
+    scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
     p_blur: float = 0.1
-    blur_sigma: tuple[float, float] = (0.3, 1.2)
-    p_noise: float = 0.1
-    noise_sigma: tuple[float, float] = (1.0, 4.0)
+    blur_sigma: list[float] = field(default_factory=lambda: [0.3, 1.5])
+    p_noise: float = 0.0
+    noise_sigma: list[float] = field(default_factory=lambda: [1.0, 4.0])
+    hflip: bool = True
+    views: int = 4
 
 
 def augment(image: Image.Image, rng: random.Random, cfg: AugmentConfig | None = None) -> Image.Image:
-    """One random degradation chain (resize, blur, noise, then JPEG last, as a re-upload would do)."""
+    """One random degradation chain (resize, blur, noise, then JPEG last, as a re-upload would do); the image as
+    it is when ``cfg.enabled`` is off."""
     cfg = cfg or AugmentConfig()
+    if not cfg.enabled:
+        return _rgb(image)
     out = _rgb(image)
     if rng.random() < cfg.p_resize:
         lo, hi = np.log(cfg.scale[0]), np.log(cfg.scale[1])
@@ -125,11 +133,11 @@ def augment(image: Image.Image, rng: random.Random, cfg: AugmentConfig | None = 
             out = resize(out, factor, resample=rng.choice([Image.Resampling.BILINEAR, Image.Resampling.BICUBIC,
                                                            Image.Resampling.LANCZOS]))
     if rng.random() < cfg.p_blur:
-        out = blur(out, rng.uniform(*cfg.blur_sigma))
+        out = blur(out, rng.uniform(cfg.blur_sigma[0], cfg.blur_sigma[1]))
     if rng.random() < cfg.p_noise:
-        out = noise(out, rng.uniform(*cfg.noise_sigma), rng=rng)
+        out = noise(out, rng.uniform(cfg.noise_sigma[0], cfg.noise_sigma[1]), rng=rng)
     if rng.random() < cfg.p_jpeg:
-        out = jpeg(out, rng.randint(*cfg.jpeg_quality))
+        out = jpeg(out, rng.randint(cfg.jpeg_quality[0], cfg.jpeg_quality[1]))
     return out
 
 

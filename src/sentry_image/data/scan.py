@@ -138,7 +138,7 @@ class ScanResult:
 
 def _files(root: Path) -> Iterator[tuple[str, Path | None, str]]:
     from ..imaging import ImageError
-    from ..inputs import iter_inputs
+    from ..imaging.inputs import iter_inputs
 
     for item in iter_inputs([root], recursive=True):
         if isinstance(item, ImageError):

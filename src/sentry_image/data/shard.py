@@ -18,7 +18,7 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -172,3 +172,43 @@ def shard_index(shards: Sequence[Path]) -> dict[str, Any]:
                 counts[shard] = len({m.name.partition(".")[0] for m in tar.getmembers() if m.isfile()})
     return {"samples": sum(counts[s] for s in shards), "per_shard": [counts[s] for s in shards],
             "sha256": [digests.get(s, "") for s in shards], "groups": sorted(groups), "rows_hash": hashes}
+
+
+def read_shard(path: Path, *, strict: bool = True) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Samples of one shard in order: (image bytes, metadata). Members of a sample are grouped by key.
+
+    A sample without a single image and a label raises ValueError; with ``strict=False`` it is yielded with empty
+    bytes, label 0 and an ``error`` entry instead, so that a training stream can count it as skipped.
+    """
+    key: str | None = None
+    parts: dict[str, bytes] = {}
+    with tarfile.open(path, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            k, _, ext = member.name.partition(".")
+            if k != key and parts:
+                yield _sample(path, key, parts, strict)
+                parts = {}
+            key = k
+            f = tar.extractfile(member)
+            parts[ext] = f.read() if f is not None else b""
+    if parts:
+        yield _sample(path, key, parts, strict)
+
+
+def _sample(path: Path, key: str | None, parts: dict[str, bytes], strict: bool = True) -> tuple[bytes, dict[str, Any]]:
+    try:
+        meta: dict[str, Any] = json.loads(parts.pop("json")) if "json" in parts else {}
+        if "cls" in parts:
+            meta["label"] = int(parts.pop("cls"))
+    except ValueError as exc:
+        meta, problem = {}, f"{path}: sample {key} has unreadable metadata ({exc})"
+    else:
+        images = [v for k, v in parts.items() if k not in ("txt",)]
+        if len(images) == 1 and "label" in meta:
+            return images[0], meta
+        problem = f"{path}: sample {key} has no single image and label (members: {sorted(parts)})"
+    if strict:
+        raise ValueError(problem)
+    return b"", {"path": f"{path.name}:{key}", "label": 0, "error": problem}

@@ -103,4 +103,12 @@ def split_by_group(rows: Sequence[ManifestRow], *, fractions: Mapping[str, float
     }
 
 
-__all__ = ["DEFAULT_FRACTIONS", "ROLES", "Split", "folder_key", "group_hash", "split_by_group"]
+def make_splits(rows: Sequence[ManifestRow], fractions: Sequence[float], seed: int) -> dict[str, Split]:
+    """Source-grouped train / calibration / test splits (roles with a zero share are left out)."""
+    if len(fractions) != 3:
+        raise ValueError(f"data.fractions needs three shares (train, calibration, test), got {list(fractions)}")
+    shares = {role: float(f) for role, f in zip(("train", "calibration", "test"), fractions, strict=True) if f > 0}
+    return split_by_group(rows, fractions=shares, seed=seed)
+
+
+__all__ = ["DEFAULT_FRACTIONS", "ROLES", "Split", "folder_key", "group_hash", "make_splits", "split_by_group"]

@@ -124,7 +124,7 @@ def _decode_all(paths: list[tuple[str, Path]], report: VerifyReport, workers: in
 def verify_subset(subset: Subset, images: str | Path, csv_path: str | Path, *, workers: int = 2,
                   progress: Progress | None = None) -> VerifyReport:
     """Check the extracted ``images`` folder of ``subset`` against its MetaData CSV."""
-    from ..inputs import iter_inputs
+    from ..imaging.inputs import iter_inputs
 
     root = Path(images)
     report = VerifyReport(target=str(root), kind=f"subset {subset.name}")

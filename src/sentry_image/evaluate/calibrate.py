@@ -25,13 +25,35 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..data.splits import Split
-from ..models.base import Calibration, IsotonicKnots
+from ..models.calibration import Calibration, IsotonicKnots
 from .metrics import roc_curve
 
 ThresholdRule = Literal["balanced", "fpr"]
 CalibrationMethod = Literal["temperature", "isotonic"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class CalibrationConfig:
+    """How raw logits become probabilities and a verdict, fitted on the calibration split only: the
+    ``calibration`` section of a training config, and the options of ``sentry-image calibrate``.
+
+    Attributes:
+        enabled: fit after training (off: identity mapping, threshold 0.5).
+        method: ``temperature`` (temperature and bias, smooth and monotone) or ``isotonic`` (pool-adjacent-violators
+            step function; needs a few hundred calibration images to beat temperature scaling).
+        threshold_rule: ``balanced`` (maximise TPR - FPR) or ``fpr`` (lowest threshold whose false-positive rate
+            on real calibration images is at most ``target_fpr``).
+        target_fpr: the false-positive rate of the ``fpr`` rule.
+        band_halfwidth: the uncertain band is the threshold -/+ this, clipped to [0, 1].
+    """
+
+    enabled: bool = True
+    method: Literal["temperature", "isotonic"] = "temperature"
+    threshold_rule: Literal["balanced", "fpr"] = "balanced"
+    target_fpr: float = 0.05
+    band_halfwidth: float = 0.15
 
 
 class CalibrationSplitError(ValueError):
@@ -212,4 +234,4 @@ def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "tempera
     return cal
 
 
-__all__ = ["CalibrationSplitError", "ScoredSplit", "choose_threshold", "fit_calibration"]
+__all__ = ["CalibrationConfig", "CalibrationSplitError", "ScoredSplit", "choose_threshold", "fit_calibration"]

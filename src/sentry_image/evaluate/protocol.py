@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..data.manifest import ManifestRow, rows_hash
+from ..data.preprocess import preprocess
+from ..data.sources import read_source
+from ..data.splits import make_splits
 from ..imaging import ImageError, load_image
-from ..models.base import Calibration, DetectorModel, preprocess
+from ..models.calibration import Calibration
+from ..models.checkpoint import load_model
+from ..models.runtime import Runner, logits_for_images
 from .metrics import summary
 from .suites import BUILTIN, Condition, Suite, load_suite
 
@@ -45,7 +49,7 @@ class EvalReport:
         results: ``results[condition][subset]`` -> metrics summary.
         predictions: per evaluated row: path, label, subset, and ``p[condition]`` calibrated probabilities.
         throughput: ``images_per_s`` of the clean pass (decode + preprocessing + forward, one image at a time)
-            and ``forward_images_per_s`` on a fixed 640x480 image (preprocessing + forward), with torch threads.
+            and ``forward_images_per_s`` on a fixed 640x480 image (preprocessing + forward), with the backend.
     """
 
     model: str
@@ -59,7 +63,7 @@ class EvalReport:
     conditions: list[str]
     results: dict[str, dict[str, dict[str, Any]]]
     predictions: dict[str, Any] = field(default_factory=dict)
-    throughput: dict[str, float] = field(default_factory=dict)
+    throughput: dict[str, Any] = field(default_factory=dict)
     condition_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,13 +89,11 @@ def subset_masks(labels: np.ndarray, subsets: Sequence[str]) -> dict[str, np.nda
     return masks
 
 
-@torch.inference_mode()
-def score_conditions(model: DetectorModel, calibration: Calibration, rows: Sequence[ManifestRow],
+def score_conditions(model: Runner, calibration: Calibration, rows: Sequence[ManifestRow],
                      conditions: Sequence[Condition], on_row: Callable[[], None] | None = None
                      ) -> tuple[list[int], dict[str, np.ndarray], list[dict[str, str]], float]:
     """Calibrated probabilities per condition for the rows that decode; also the skipped rows and the
     clean-pass seconds (decode + degrade + preprocess + forward)."""
-    model.eval()
     kept: list[int] = []
     probs: dict[str, list[float]] = {c.name: [] for c in conditions}
     skipped: list[dict[str, str]] = []
@@ -105,7 +107,7 @@ def score_conditions(model: DetectorModel, calibration: Calibration, rows: Seque
             continue
         kept.append(i)
         for i_cond, condition in enumerate(conditions):
-            logit = model.logits_for_images([condition(image)])
+            logit = logits_for_images(model, [condition(image)])
             probs[condition.name].append(float(calibration.probability(logit)[0]))
             if i_cond == 0:  # the first condition (clean in every shipped suite) times decode + forward
                 clean_seconds += time.perf_counter() - t0
@@ -123,7 +125,7 @@ def _warn_one_class(labels: np.ndarray) -> None:
                     "AI" if n_ai else "real", labels.size, "real" if n_ai else "AI")
 
 
-def evaluate(model: DetectorModel, calibration: Calibration, rows: Sequence[ManifestRow], *,
+def evaluate(model: Runner, calibration: Calibration, rows: Sequence[ManifestRow], *,
              suite: str | Path | Suite = "robustness", subset_key: str = "family",
              on_row: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run the protocol; returns the ``results``, ``predictions``, ``throughput`` and skip record of a report.
@@ -142,13 +144,12 @@ def evaluate(model: DetectorModel, calibration: Calibration, rows: Sequence[Mani
                for c in conditions}
     predictions = {"path": [r.rel_path for r in used], "label": labels.tolist(), "subset": subsets,
                    "p": {c: [round(float(x), 6) for x in probs[c]] for c in conditions}}
-    throughput = {"images_per_s": round(len(used) / max(seconds, 1e-9), 2), "torch_threads": torch.get_num_threads()}
+    throughput = {"images_per_s": round(len(used) / max(seconds, 1e-9), 2)}
     return {"suite": chosen.name, "conditions": conditions, "condition_params": chosen.params(), "results": results,
             "predictions": predictions, "throughput": throughput, "skipped": skipped, "rows_sha256": rows_hash(used)}
 
 
-@torch.inference_mode()
-def measure_throughput(model: DetectorModel, repeats: int = 10, size: tuple[int, int] = (640, 480), *,
+def measure_throughput(model: Runner, repeats: int = 10, size: tuple[int, int] = (640, 480), *,
                        network_only: bool = False) -> float:
     """Images per second of preprocessing + forward on one fixed synthetic image (batch 1, median of repeats);
     with ``network_only``, of the network alone on that image already preprocessed.
@@ -157,12 +158,11 @@ def measure_throughput(model: DetectorModel, repeats: int = 10, size: tuple[int,
     """
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
-    model.eval()
     if network_only:
         x = preprocess(image, model.preprocess_cfg)
-        call: Callable[[], object] = lambda: model(x)  # noqa: E731
+        call: Callable[[], object] = lambda: model.run(x)  # noqa: E731
     else:
-        call = lambda: model.logits_for_images([image])  # noqa: E731
+        call = lambda: logits_for_images(model, [image])  # noqa: E731
     call()  # warm-up: first calls allocate and pick kernels
     times = []
     for _ in range(repeats):
@@ -179,14 +179,12 @@ def read_data(data: str | Path | Sequence[ManifestRow], *, root: str | Path = ".
     :func:`sentry_image.data.sources.read_source`."""
     if not isinstance(data, str | Path):
         return list(data)
-    from ..data.sources import read_source
-
     return read_source(data, root=root, real=real)
 
 
 def evaluate_checkpoint(model_ref: str | Path, data: str | Path | Sequence[ManifestRow], *,
                         suite: str | Path | Suite = "robustness", split: str = "all", split_seed: int | None = None,
-                        subset_key: str = "family", backend: str = "torch", root: str | Path = ".",
+                        subset_key: str = "family", backend: str = "auto", root: str | Path = ".",
                         real: str | Path | None = None, on_row: Callable[[], None] | None = None) -> EvalReport:
     """Load a checkpoint (folder or shipped name), pick the rows of ``data`` (``split``: ``all`` or a role of
     the source-grouped split) and run :func:`evaluate`. Refuses a test split that shares sources with training.
@@ -194,22 +192,13 @@ def evaluate_checkpoint(model_ref: str | Path, data: str | Path | Sequence[Manif
     ``data``: manifest rows, or a spec for :func:`read_data` (manifest, folder, or subset names with ``root``
     and ``real``). ``suite``: a built-in name, a suite YAML path or a :class:`~.suites.Suite`; it is checked
     before the model loads. ``split_seed=None`` uses the seed recorded in the checkpoint.
-    ``backend="onnx"`` scores with onnxruntime (``model_ref`` may then also be an exported ``.onnx`` file).
+    ``backend``: as :func:`~sentry_image.models.checkpoint.load_model` takes it (``auto``: onnxruntime when the
+    checkpoint has a graph); ``model_ref`` may also be an exported ``.onnx`` file.
     """
-    from ..detect import resolve_model
-    from ..models.checkpoint import load_checkpoint
-    from ..train.run import make_splits
-
     chosen = load_suite(suite)
     rows = read_data(data, root=root, real=real)
-    if backend == "onnx":
-        from ..scale.onnx_runtime import load_onnx
-
-        model, calibration, config = load_onnx(model_ref)
-    elif backend == "torch":
-        model, calibration, config = load_checkpoint(resolve_model(str(model_ref)))
-    else:
-        raise ValueError(f"unknown backend {backend!r}: torch or onnx")
+    loaded = load_model(str(model_ref), backend)
+    model, calibration, config = loaded.runner, loaded.calibration, loaded.config
     recorded = config.get("split", {})
     if split != "all":
         fractions = config.get("training", {}).get("config", {}).get("data", {}).get("fractions", [0.6, 0.2, 0.2])
@@ -223,12 +212,11 @@ def evaluate_checkpoint(model_ref: str | Path, data: str | Path | Sequence[Manif
     log.info("evaluating %s on %d images (%s suite, %s)", model_ref, len(rows), chosen.name, backend)
     out = evaluate(model, calibration, rows, suite=chosen, subset_key=subset_key, on_row=on_row)
     out["throughput"]["forward_images_per_s"] = measure_throughput(model)
+    out["throughput"]["backend"] = loaded.backend
     source = str(data) if isinstance(data, str | Path) else f"{len(rows)} rows given"
     return EvalReport(
-        model=f"{config.get('name')}@{config.get('version')}", checkpoint=str(model_ref),
-        architecture=config["architecture"],
-        # an onnxruntime model has no torch parameters: the checkpoint recorded its count
-        num_parameters=int(config.get("num_parameters") or sum(p.numel() for p in model.parameters())),
+        model=loaded.id, checkpoint=str(model_ref), architecture=config["architecture"],
+        num_parameters=loaded.num_parameters,
         preprocessing=config["preprocessing"], calibration=config["calibration"],
         data={"source": source, "root": str(root), "real": str(real or ""), "split": split, "subset_key": subset_key,
               "n": len(out["predictions"]["label"]), "rows_sha256": out["rows_sha256"], "skipped": out["skipped"]},

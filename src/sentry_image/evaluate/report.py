@@ -11,185 +11,29 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .metrics import roc_curve
+from .plots import plot_figures
 from .protocol import EvalReport
+from .tables import (
+    condition_table,
+    fmt,
+    grid_table,
+    markdown_table,
+    metric_table,
+    one_class_note,
+    preprocessing_summary,
+    reference,
+    summary_lines,
+    to_markdown,
+)
 
-SHOWN = ("auc", "ap", "eer", "tpr_at_fpr_0_01", "tpr_at_fpr_0_05", "ece", "brier")
-LABELS = {"auc": "AUC", "ap": "AP", "eer": "EER", "tpr_at_fpr_0_01": "TPR@1%FPR", "tpr_at_fpr_0_05": "TPR@5%FPR",
-          "ece": "ECE", "brier": "Brier"}
-
-
-NA = "n/a"
-
-
-def _fmt(value: Any) -> str:
-    return NA if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
-
-
-def reference(report: EvalReport) -> str:
-    """The condition the single-condition views use: ``clean`` when the suite has it, else its first."""
-    return "clean" if "clean" in report.results else report.conditions[0]
-
-
-def subset_order(report: EvalReport) -> list[str]:
-    """``all`` first, then the subsets by name (the canonical JSON sorts keys, which would put ``all`` anywhere)."""
-    names = report.results[report.conditions[0]]
-    return [n for n in ("all",) if n in names] + sorted(n for n in names if n != "all")
-
-
-def _params_text(params: dict[str, Any]) -> str:
-    rest = ", ".join(f"{k}={v}" for k, v in params.items() if k != "op")
-    return f"{params.get('op', '?')}({rest})"
-
-
-def condition_table(report: EvalReport) -> list[list[str]]:
-    """Header + one row per condition: its op and parameters as applied (older reports: not recorded)."""
-    return [["condition", "applied to both classes"]] + [
-        [c, _params_text(report.condition_params[c]) if c in report.condition_params else "not recorded"]
-        for c in report.conditions]
-
-
-def summary_lines(report: EvalReport) -> list[str]:
-    """Model, data, suite and speed facts shown above the tables (one line each)."""
-    cal, data, tp = report.calibration, report.data, report.throughput
-    source = f"`{data['source']}`" + (f" under `{data['root']}`" if data.get("root") not in (None, "", ".") else "")
-    source += f" with real images from `{data['real']}`" if data.get("real") else ""
-    return [
-        f"Model: {report.model} ({report.architecture}), {report.num_parameters:,} parameters, preprocessing "
-        f"{preprocessing_summary(report.preprocessing)}; checkpoint `{report.checkpoint}`.",
-        f"Data: {source}, split `{data['split']}`, {data['n']} images ({len(data['skipped'])} skipped), subsets by "
-        f"`{data['subset_key']}`.",
-        f"Threshold {cal['threshold']:.3f} from: {cal.get('fitted_on') or 'not recorded'} (never refitted here).",
-        f"Suite: {report.suite}, {len(report.conditions)} conditions, each applied alike to real and AI images.",
-        f"Speed: {tp.get('forward_images_per_s', 0):.1f} images/s (preprocessing + forward, fixed 640x480 input, "
-        f"batch 1); {tp.get('images_per_s', 0):.1f} images/s over the evaluated files (decode included); "
-        f"{tp.get('torch_threads')} torch threads on this CPU.",
-    ]
-
-
-def one_class_note(report: EvalReport) -> str:
-    """A warning sentence when the data hold one class only (AUC and friends undefined), else ``""``."""
-    ref = report.results[reference(report)]["all"]
-    if ref["n_real"] and ref["n_ai"]:
-        return ""
-    return (f"Only {'AI' if ref['n_ai'] else 'real'} images were evaluated: AUC, AP, EER and TPR@FPR are undefined "
-            "(n/a); pair the AI subsets with real images (eval --real).")
-
-
-def metric_table(report: EvalReport, condition: str | None = None) -> list[list[str]]:
-    """Header + one row per subset: n, accuracies at the stored threshold, threshold-free metrics."""
-    rows = [["subset", "n (real/AI)", "acc real", "acc AI", "acc", *(LABELS[k] for k in SHOWN)]]
-    results = report.results[condition or reference(report)]
-    for subset, m in ((name, results[name]) for name in subset_order(report)):
-        acc = m["accuracy"]
-        rows.append([subset, f"{m['n']} ({m['n_real']}/{m['n_ai']})", _fmt(acc["real"]), _fmt(acc["fake"]),
-                     _fmt(acc["overall"]), *(_fmt(m.get(k)) for k in SHOWN)])
-    return rows
-
-
-def grid_table(report: EvalReport, metric: str) -> list[list[str]]:
-    """Header + one row per subset, one column per condition (``metric``: ``auc`` or ``accuracy``)."""
-    subsets = subset_order(report)
-    rows = [["subset", *report.conditions]]
-    for s in subsets:
-        cells = [report.results[c][s].get(metric) for c in report.conditions]
-        rows.append([s, *(_fmt(v["overall"] if isinstance(v, dict) else v) for v in cells)])
-    return rows
-
-
-def _markdown_table(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])
-
-
-def to_markdown(report: EvalReport) -> str:
-    note = one_class_note(report)
-    return "\n\n".join([
-        f"# Evaluation of {report.model} ({report.architecture})",
-        "\n".join(f"- {line}" for line in summary_lines(report)), *([f"**Note:** {note}"] if note else []),
-        f"## {reference(report).capitalize()} images, per subset", _markdown_table(metric_table(report)),
-        "## AUC per subset x degradation", _markdown_table(grid_table(report, "auc")),
-        "## Accuracy at the stored threshold per subset x degradation", _markdown_table(grid_table(report, "accuracy")),
-        "## Conditions", _markdown_table(condition_table(report)),
-    ]) + "\n"
-
-
-def plot_figures(report: EvalReport, out: Path) -> list[Path]:
-    """ROC per subset, reliability diagram and heatmaps as PNG files in ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display here; and never a GUI backend inside a library call
-    import matplotlib.pyplot as plt
-
-    ref = reference(report)
-    pred = report.predictions
-    y = np.asarray(pred["label"])
-    p = np.asarray(pred["p"][ref])
-    subsets = np.asarray(pred["subset"])
-    paths = []
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for name, res in ((n, report.results[ref][n]) for n in subset_order(report)):
-        mask = np.ones_like(y, dtype=bool) if name == "all" else (y == 0) | ((subsets == name) & (y == 1))
-        if "auc" in res:
-            fpr, tpr, _ = roc_curve(y[mask], p[mask])
-            ax.plot(fpr, tpr, label=f"{name} (AUC {res['auc']:.3f})", lw=2 if name == "all" else 1)
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    if "auc" not in report.results[ref]["all"]:
-        ax.text(0.5, 0.5, "ROC undefined:\none class only", ha="center", va="center", fontsize=12)
-    else:
-        ax.legend(fontsize=7, loc="lower right", title="AI subset vs all real")
-    ax.set(xlabel="false-positive rate (real called AI)", ylabel="true-positive rate (AI caught)",
-           title=f"ROC per subset, {ref} images")
-    paths.append(_save(fig, out / "roc.png"))
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    edges = np.linspace(0, 1, 11)
-    bins = np.minimum((p * 10).astype(int), 9)
-    centres = [(edges[b] + edges[b + 1]) / 2 for b in range(10) if (bins == b).any()]
-    freq = [y[bins == b].mean() for b in range(10) if (bins == b).any()]
-    counts = [int((bins == b).sum()) for b in range(10) if (bins == b).any()]
-    ax.bar(centres, freq, width=0.09, alpha=0.7, label="share AI in bin (label: images)")
-    for c, f, n in zip(centres, freq, counts, strict=True):
-        ax.annotate(str(n), (c, f), ha="center", va="bottom", fontsize=7)
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8, label="perfect calibration")
-    ax.axvline(report.calibration["threshold"], color="C3", lw=0.8, ls="--", label="stored threshold")
-    ax.set(xlabel="predicted probability (AI)", ylabel="observed share of AI images", xlim=(0, 1), ylim=(0, 1.05),
-           title=f"Reliability, {ref} (ECE {report.results[ref]['all']['ece']:.3f})")
-    # below the axes: bars may stand anywhere inside them
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
-    paths.append(_save(fig, out / "reliability.png"))
-
-    for metric in ("accuracy", "auc"):
-        table = grid_table(report, metric)
-        values = np.array([[float(v) if v != NA else np.nan for v in r[1:]] for r in table[1:]])
-        # wide enough for the title even with two or three conditions
-        fig, ax = plt.subplots(figsize=(max(6.5, 2.0 + 0.75 * len(report.conditions)), 1.2 + 0.45 * len(values)))
-        im = ax.imshow(values, vmin=0.0 if metric == "accuracy" else 0.5, vmax=1.0, cmap="RdYlGn", aspect="auto")
-        ax.set_xticks(range(len(report.conditions)), report.conditions, rotation=40, ha="right", fontsize=8)
-        ax.set_yticks(range(len(values)), [r[0] for r in table[1:]], fontsize=8)
-        for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, NA if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)
-        fig.colorbar(im, ax=ax, fraction=0.03)
-        ax.set_title(f"{'Accuracy at the stored threshold' if metric == 'accuracy' else 'AUC'}: "
-                     "subset (rows) x degradation (columns)", fontsize=10)
-        paths.append(_save(fig, out / f"heatmap_{metric}.png"))
-    return paths
-
-
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
-
+log = logging.getLogger(__name__)
 
 def _html_table(rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
@@ -241,7 +85,11 @@ def write_report(report: EvalReport, out: str | Path) -> list[Path]:
     js.write_text(json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n")
     md = out / "report.md"
     md.write_text(to_markdown(report))
-    images = plot_figures(report, out)
+    try:
+        images = plot_figures(report, out)
+    except ImportError as exc:  # the core install has no plotting library: tables only
+        log.warning("no plots in %s: they need matplotlib (pip install 'sentry-image[report]'; %s)", out, exc)
+        images = []
     page = out / "report.html"
     page.write_text(to_html(report, images))
     return [js, md, page, *images]
@@ -249,12 +97,6 @@ def write_report(report: EvalReport, out: str | Path) -> list[Path]:
 
 def read_report(path: str | Path) -> EvalReport:
     return EvalReport.from_dict(json.loads(Path(path).read_text()))
-
-
-def preprocessing_summary(pre: dict[str, Any]) -> str:
-    """``resize 256 -> crop 224`` or ``native, crop 224`` (xN crops)."""
-    text = (f"resize {pre['resize_short']} -> " if pre.get("resize_short") else "native, ") + f"crop {pre['crop_size']}"
-    return text + (f" x{pre['num_crops']}" if pre.get("num_crops", 1) > 1 else "")
 
 
 def leaderboard_rows(reports: Sequence[EvalReport]) -> list[dict[str, Any]]:
@@ -295,11 +137,11 @@ def write_leaderboard(paths: Sequence[str | Path], out: str | Path) -> list[Path
             return f"{value:,}"
         if key == "forward_images_per_s" and value is not None:
             return f"{value:.1f}"
-        return _fmt(value) if isinstance(value, float) or value is None else str(value)
+        return fmt(value) if isinstance(value, float) or value is None else str(value)
 
     table = [cols] + [[cell(c, row.get(c)) for c in cols] for row in rows]
     md = out / "leaderboard.md"
-    md.write_text("# Results (generated by `sentry-image leaderboard`; do not edit)\n\n" + _markdown_table(table)
+    md.write_text("# Results (generated by `sentry-image leaderboard`; do not edit)\n\n" + markdown_table(table)
                   + "\n\nAUC columns: all subsets pooled; degraded = the suite's conditions other than clean (compare"
                   " rows of the same data, split and suite only); n/a: undefined (one class only);"
                   " forward images/s: preprocessing + forward of one fixed 640x480 image, batch 1, on the evaluating"
@@ -307,5 +149,4 @@ def write_leaderboard(paths: Sequence[str | Path], out: str | Path) -> list[Path
     return [js, md]
 
 
-__all__ = ["NA", "condition_table", "grid_table", "leaderboard_rows", "metric_table", "plot_figures", "read_report",
-           "reference", "summary_lines", "to_html", "to_markdown", "write_leaderboard", "write_report"]
+__all__ = ["leaderboard_rows", "read_report", "to_html", "write_leaderboard", "write_report"]

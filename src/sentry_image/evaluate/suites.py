@@ -24,8 +24,8 @@ from typing import Any
 
 from PIL import Image
 
+from ..config import ConfigError, build, build_file, resolve_path
 from ..data import degrade
-from ..train.config import ConfigError, _build, _build_file, resolve_path
 
 
 @dataclass
@@ -123,7 +123,7 @@ def make_condition(spec: dict[str, Any], key: str = "condition") -> Condition:
     if op not in OPS:
         raise ConfigError(f"{key}.op: unknown op {op!r} in condition {name!r}; known: {', '.join(OPS)}")
     cls = OPS[op][0]
-    params: Any = _build(cls, rest, f"{key}.")
+    params: Any = build(cls, rest, f"{key}.")
     condition = Condition(name, op, params)
     try:  # out-of-range values (quality 0, negative sigma) fail here, before any image is scored
         condition(Image.new("RGB", (16, 12)))
@@ -201,7 +201,7 @@ def load_suite(ref: str | Path | Suite) -> Suite:
     path = Path(ref)
     if not path.is_file():
         raise ConfigError(f"unknown suite {str(ref)!r}: not a built-in ({', '.join(BUILTIN)}) nor a YAML file")
-    spec = _build_file(SuiteFile, path)
+    spec = build_file(SuiteFile, path)
     try:
         return _suite(spec.name or path.stem, spec.conditions, str(path))
     except ConfigError as exc:
@@ -247,7 +247,7 @@ class BenchmarkConfig:
 def load_benchmark(path: str | Path) -> BenchmarkConfig:
     """Read and check a benchmark YAML (unknown keys and wrong types raise :class:`ConfigError` naming the key)."""
     path = Path(path)
-    cfg = _build_file(BenchmarkConfig, path)
+    cfg = build_file(BenchmarkConfig, path)
     if bool(cfg.data) == bool(cfg.subsets):
         raise ConfigError(f"{path}: give exactly one of data or subsets")
     base = path.parent

@@ -1,45 +1,112 @@
-"""A checkpoint is a self-describing folder: ``model.safetensors`` + ``config.json``.
+"""Where a model comes from: checkpoint folders, shipped checkpoints, and :func:`load_model` on either backend.
 
-``config.json`` holds everything needed to rebuild and use the model without reading file names: the registry
-name and its arguments, preprocessing, label names, calibration (threshold, uncertain band), the hash of the
-training data and the metrics measured on its own held-out split.
+A checkpoint is a self-describing folder: ``config.json`` (architecture and its arguments, preprocessing, label
+names, calibration and threshold, training data hash, metrics on its held-out splits) beside its weights, as an
+ONNX graph ``model.onnx`` (what the inference core runs), torch weights ``model.safetensors`` (what training and
+the torch backend read), or both. In a folder ``config.json`` is authoritative; a lone ``.onnx`` file written by
+``sentry-image export onnx`` carries the same config in its metadata. Nothing is parsed from file names.
+
+The torch side (building a network, reading safetensors) is imported only when a torch checkpoint is loaded or
+saved, so the core install reads configs and runs ONNX graphs without torch.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from safetensors.torch import load_file, save_file
-
+from ..data.preprocess import PreprocessConfig
 from ..types import Label
-from .base import Calibration, DetectorModel, PreprocessConfig
-from .registry import create_detector
+from .calibration import Calibration
+from .onnx import OnnxRunner, export_bytes, make_session, stored_config
+from .runtime import BACKENDS, CheckpointError, LoadedModel, model_id
 
+if TYPE_CHECKING:
+    from .base import DetectorModel
+
+log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
+GRAPH = "model.onnx"
 CONFIG = "config.json"
+DEFAULT_MODEL = "default"
 LABEL_NAMES = {str(int(Label.REAL)): "real", str(int(Label.FAKE)): "ai-generated"}
+TRAIN_EXTRA = "pip install 'sentry-image[train]'"
 
 
-class CheckpointError(Exception):
-    """A checkpoint folder is missing, malformed, or does not match its weights."""
+def _weights_root() -> Path:
+    return Path(str(resources.files("sentry_image") / "weights"))
 
 
-def save_checkpoint(
-    model: DetectorModel,
-    folder: str | Path,
-    *,
-    calibration: Calibration | None = None,
-    name: str | None = None,
-    version: str = "0",
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """Write ``model`` (weights + config) into ``folder`` and return the folder path.
+def shipped_checkpoints() -> list[str]:
+    """Names of the checkpoints inside the package (``default`` among them)."""
+    root = _weights_root()
+    return sorted(p.name for p in root.iterdir() if (p / CONFIG).is_file()) if root.is_dir() else []
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """Map ``None``/``"default"``, a shipped checkpoint name, a checkpoint folder or a ``.onnx`` file to its path."""
+    if model is None or str(model) == DEFAULT_MODEL:
+        return _weights_root() / DEFAULT_MODEL
+    path = Path(model)
+    if path.is_dir() or (path.is_file() and path.suffix == ".onnx"):
+        return path
+    shipped = _weights_root() / str(model)
+    if shipped.is_dir() and "/" not in str(model):
+        return shipped
+    raise CheckpointError(
+        f"{model}: not a checkpoint folder (config.json + model.onnx or model.safetensors), an exported .onnx file "
+        f"nor a shipped checkpoint (shipped: {', '.join(shipped_checkpoints()) or 'none'})"
+    )
+
+
+def read_config(folder: str | Path) -> dict[str, Any]:
+    """Read and sanity-check a checkpoint folder's ``config.json``."""
+    folder = Path(folder)
+    path = folder / CONFIG
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: not a checkpoint folder (expected {CONFIG} and {GRAPH} or {WEIGHTS})")
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: no {CONFIG}")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: unreadable config ({exc})") from exc
+    return check_config(config, str(path))
+
+
+def check_config(config: Any, where: str) -> dict[str, Any]:
+    """The keys every checkpoint config needs, and the label convention (REAL=0, FAKE=1)."""
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{where}: the config must be a JSON object")
+    for key in ("architecture", "preprocessing", "calibration"):
+        if key not in config:
+            raise CheckpointError(f"{where}: missing key {key!r}")
+    if config.get("labels", LABEL_NAMES) != LABEL_NAMES:
+        raise CheckpointError(f"{where}: label names {config.get('labels')} differ from {LABEL_NAMES}")
+    return dict(config)
+
+
+def model_config(model: str | Path | None) -> dict[str, Any]:
+    """The config of anything :func:`load_model` takes, without loading the network (cheap: no runtime starts
+    for a folder; an ``.onnx`` file's metadata is read through onnxruntime)."""
+    path = resolve_model(model)
+    if path.is_dir():
+        return read_config(path)
+    return check_config(stored_config(make_session(path, optimization="none"), str(path)), str(path))
+
+
+def save_checkpoint(model: DetectorModel, folder: str | Path, *, calibration: Calibration | None = None,
+                    name: str | None = None, version: str = "0", extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (torch weights + config) into ``folder`` and return the folder path.
 
     ``extra`` is merged into ``config.json`` (training data hash, metrics, licence notes, ...).
     """
+    from safetensors.torch import save_file
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if not model.registry_name:
@@ -58,37 +125,31 @@ def save_checkpoint(
         "num_parameters": int(sum(p.numel() for p in model.parameters())),
     }
     config.update(extra or {})
-    (folder / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
+    write_config(folder, config)
     return folder
 
 
-def read_config(folder: str | Path) -> dict[str, Any]:
-    """Read and sanity-check a checkpoint's ``config.json``."""
-    folder = Path(folder)
-    path = folder / CONFIG
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: not a checkpoint folder (expected {CONFIG} and {WEIGHTS} inside)")
-    if not path.is_file():
-        raise CheckpointError(f"{folder}: no {CONFIG}")
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: unreadable config ({exc})") from exc
-    for key in ("architecture", "preprocessing", "calibration"):
-        if key not in config:
-            raise CheckpointError(f"{path}: missing key {key!r}")
-    if config.get("labels", LABEL_NAMES) != LABEL_NAMES:
-        raise CheckpointError(f"{path}: label names {config.get('labels')} differ from {LABEL_NAMES}")
-    return dict(config)
+def write_config(folder: str | Path, config: dict[str, Any]) -> Path:
+    """Write ``config.json`` into ``folder`` (one place, one format)."""
+    path = Path(folder) / CONFIG
+    path.write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
+    return path
 
 
-def load_checkpoint(folder: str | Path) -> tuple[DetectorModel, Calibration, dict[str, Any]]:
-    """Rebuild the model described by ``folder/config.json`` and load its weights strictly."""
+def load_torch(folder: str | Path) -> tuple[DetectorModel, Calibration, dict[str, Any]]:
+    """Rebuild the torch network described by ``folder/config.json`` and load its weights strictly."""
     folder = Path(folder)
     config = read_config(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():
-        raise CheckpointError(f"{folder}: no {WEIGHTS}")
+        raise CheckpointError(f"{folder}: no {WEIGHTS}: this checkpoint has no torch weights"
+                              + (f" (it ships as {GRAPH}: use the onnx backend)" if (folder / GRAPH).is_file() else ""))
+    try:
+        from safetensors.torch import load_file
+
+        from .registry import create_detector
+    except ImportError as exc:
+        raise CheckpointError(f"the torch backend needs torch: {TRAIN_EXTRA} ({exc.name} missing)") from None
     try:
         model = create_detector(config["architecture"], **config.get("args", {}))
     except (KeyError, TypeError) as exc:
@@ -109,7 +170,83 @@ def load_checkpoint(folder: str | Path) -> tuple[DetectorModel, Calibration, dic
         )
     model.load_state_dict(state, strict=True)
     model.eval()
-    return model, Calibration.from_dict(config["calibration"]), config
+    return model, _calibration(config, str(folder)), config
 
 
-__all__ = ["CheckpointError", "load_checkpoint", "read_config", "save_checkpoint"]
+def _calibration(config: dict[str, Any], where: str) -> Calibration:
+    try:
+        return Calibration.from_dict(config["calibration"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: bad calibration ({exc})") from exc
+
+
+def choose_backend(path: Path, backend: str) -> str:
+    """``auto`` -> ``onnx`` when there is a graph to run (an ``.onnx`` file, or ``model.onnx`` in the folder), else
+    ``torch``; an explicit backend is checked against what the checkpoint holds."""
+    if backend not in BACKENDS:
+        raise CheckpointError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    has_graph = path.is_file() or (path / GRAPH).is_file()
+    if backend == "auto":
+        return "onnx" if has_graph else "torch"
+    if backend == "torch" and path.is_file():
+        raise CheckpointError(f"{path}: an ONNX file runs on the onnx backend only")
+    return backend
+
+
+def load_model(model: str | Path | None = None, backend: str = "auto", *, threads: int | None = None) -> LoadedModel:
+    """Load any model reference for inference.
+
+    Args:
+        model: ``None``/``"default"`` (the shipped default), a shipped checkpoint name, a checkpoint folder, or an
+            ``.onnx`` file written by ``sentry-image export onnx``.
+        backend: ``auto`` (onnxruntime when a graph exists, else torch), ``onnx`` or ``torch``. ``onnx`` on a
+            folder with torch weights only exports the graph in memory first (needs torch; a few seconds).
+        threads: inference threads (``None``: the runtime's default, one per core).
+
+    Raises:
+        CheckpointError: a missing or malformed checkpoint, or a backend whose packages are not installed.
+    """
+    path = resolve_model(model)
+    chosen = choose_backend(path, backend)
+    if chosen == "torch":
+        net, calibration, config = load_torch(path)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        return LoadedModel(net, calibration, config, "torch", str(path))
+    runner, config = load_onnx(path, threads=threads)
+    return LoadedModel(runner, _calibration(config, str(path)), config, "onnx", str(path))
+
+
+def load_onnx(path: Path, *, threads: int | None = None,
+              optimization: str = "all") -> tuple[OnnxRunner, dict[str, Any]]:
+    """The onnxruntime runner and config of an ``.onnx`` file or a checkpoint folder.
+
+    A folder's ``config.json`` is authoritative (a recalibrated copy keeps the graph it was exported with); a
+    folder with torch weights only is exported in memory first, which needs torch and costs a few seconds.
+    """
+    if path.is_file():
+        session = make_session(path, threads=threads, optimization=optimization)
+        config = check_config(stored_config(session, str(path)), str(path))
+    elif (path / GRAPH).is_file():
+        config = read_config(path)
+        session = make_session(path / GRAPH, threads=threads, optimization=optimization)
+    else:
+        try:
+            net, _, config = load_torch(path)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc}; this folder has no {GRAPH}: export one with `sentry-image export onnx "
+                                  f"--model {path} --out {path / GRAPH}`") from None
+        log.info("exporting %s to ONNX in memory (export it once to skip this)", model_id(config))
+        session = make_session(export_bytes(net, config), threads=threads, optimization=optimization)
+    try:
+        preprocess_cfg = PreprocessConfig.from_dict(config["preprocessing"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: bad preprocessing ({exc})") from None
+    return OnnxRunner(session, preprocess_cfg), config
+
+
+__all__ = ["CONFIG", "DEFAULT_MODEL", "GRAPH", "LABEL_NAMES", "WEIGHTS", "CheckpointError", "check_config",
+           "choose_backend", "load_model", "load_onnx", "load_torch", "model_config", "model_id", "read_config",
+           "resolve_model", "save_checkpoint", "shipped_checkpoints", "write_config"]

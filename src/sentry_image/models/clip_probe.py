@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import DetectorModel, PreprocessConfig
+from ..data.preprocess import PreprocessConfig
+from ._pretrained import PretrainedWeightsError, load_matching, read_state_dict
+from .base import DetectorModel
 from .registry import register_detector
-from .timm_zoo import PretrainedWeightsError, load_matching, read_state_dict
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -52,10 +53,11 @@ class ClipProbe(DetectorModel):
         self.visual = _build_vision_tower(int(config["embed_dim"]), vision_cfg, quick_gelu=quick_gelu)
         self.head = nn.Linear(int(config["embed_dim"]), 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.visual(x)).squeeze(-1)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.visual(x)
+        return out
 
-    def load_pretrained(self, source: str, tag: str = "openai") -> int:
+    def load_pretrained(self, source: str, tag: str = "openai") -> dict[str, Any]:
         """Vision-tower weights from a local CLIP checkpoint file or ``"hub"`` (open_clip cache / download)."""
         if source == "hub":
             try:
@@ -68,7 +70,8 @@ class ClipProbe(DetectorModel):
         else:
             state = read_state_dict(source)
         visual = {k.removeprefix("visual."): v for k, v in state.items() if k.startswith("visual.")}
-        return load_matching(self.visual, visual, f"{self.clip_name} from {source}")
+        n = load_matching(self.visual, visual, f"{self.clip_name} from {source}")
+        return {"source": source, "tensors": n, "licence": f"that of the {self.clip_name} ({tag}) weights"}
 
 
 @register_detector("clip_probe_vitl14", family="clip_probe")

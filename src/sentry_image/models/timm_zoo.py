@@ -8,53 +8,16 @@ message naming both ways out when the machine is offline.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import timm
 import torch
 from torch import nn
 
-from .base import DetectorModel, PreprocessConfig
+from ..data.preprocess import PreprocessConfig
+from ._pretrained import PretrainedWeightsError, load_matching, offline_message, read_state_dict
+from .base import DetectorModel
 from .registry import register_detector
-
-
-class PretrainedWeightsError(RuntimeError):
-    """Pretrained backbone weights could not be found locally and could not be downloaded."""
-
-
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a local weights file; a nested ``state_dict`` / ``model`` entry is unwrapped."""
-    path = Path(path)
-    if not path.is_file():
-        raise PretrainedWeightsError(f"pretrained weights file {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state: Any = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    # DataParallel / DDP checkpoints prefix every name with "module."
-    return {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
-
-
-def load_matching(module: nn.Module, state: dict[str, torch.Tensor], what: str, min_share: float = 0.9) -> int:
-    """Load the tensors of ``state`` whose names and shapes fit ``module``; refuse a file that mostly does not."""
-    target = module.state_dict()
-    fitting = {k: v for k, v in state.items() if k in target and v.shape == target[k].shape}
-    if len(fitting) < min_share * len(target):
-        raise PretrainedWeightsError(f"{what}: only {len(fitting)} of {len(target)} backbone tensors found in the "
-                                     "weights file (wrong architecture?)")
-    module.load_state_dict(fitting, strict=False)
-    return len(fitting)
-
-
-def _offline_message(name: str, exc: Exception) -> str:
-    return (f"cannot download pretrained weights for {name!r} ({type(exc).__name__}: {exc}). Offline: put the file "
-            f"in the Hugging Face cache (HF_HUB_CACHE) or pass a local file with model.pretrained=/path/to/weights")
 
 
 def preprocess_from_timm(backbone: nn.Module, crop_size: int | None = None, native: bool = False) -> PreprocessConfig:
@@ -79,18 +42,21 @@ class TimmDetector(DetectorModel):
         self.backbone = backbone
         self.head = nn.Linear(int(getattr(backbone, "num_features")), 1)  # noqa: B009 - timm's attribute is untyped
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x)).squeeze(-1)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.backbone(x)
+        return out
 
-    def load_pretrained(self, source: str) -> int:
-        """Backbone weights from a local file or ``"hub"`` (timm / Hugging Face cache); returns tensors loaded."""
+    def load_pretrained(self, source: str) -> dict[str, Any]:
+        """Backbone weights from a local file or ``"hub"`` (timm / Hugging Face cache)."""
         if source != "hub":
-            return load_matching(self.backbone, read_state_dict(source), f"{self.timm_name} from {source}")
-        try:
-            donor = timm.create_model(self.timm_name, pretrained=True, num_classes=0)
-        except Exception as exc:  # network, hub and cache errors come in many types
-            raise PretrainedWeightsError(_offline_message(self.timm_name, exc)) from exc
-        return load_matching(self.backbone, donor.state_dict(), self.timm_name)
+            n = load_matching(self.backbone, read_state_dict(source), f"{self.timm_name} from {source}")
+        else:
+            try:
+                donor = timm.create_model(self.timm_name, pretrained=True, num_classes=0)
+            except Exception as exc:  # network, hub and cache errors come in many types
+                raise PretrainedWeightsError(offline_message(self.timm_name, exc)) from exc
+            n = load_matching(self.backbone, donor.state_dict(), self.timm_name)
+        return {"source": source, "tensors": n, "licence": f"that of the {self.timm_name} weights in {source}"}
 
 
 @register_detector("timm_vit_b16", family="timm_zoo")
@@ -131,4 +97,4 @@ def test_timm_convnext() -> DetectorModel:
     return TimmDetector("convnext_atto", crop_size=32, depths=(1, 1, 1, 1), dims=(8, 16, 32, 64))
 
 
-__all__ = ["PretrainedWeightsError", "TimmDetector", "load_matching", "preprocess_from_timm", "read_state_dict"]
+__all__ = ["TimmDetector", "preprocess_from_timm"]

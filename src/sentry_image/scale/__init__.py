@@ -1,11 +1,8 @@
-"""Scale-out inference: ONNX export and an onnxruntime backend, and resumable batch scoring on Ray Data.
+"""Scale-out inference: resumable batch scoring of large image sets on Ray Data (the ``scale`` extra).
 
 Modules (each imports its optional dependency itself, so importing this package costs nothing):
 
-* :mod:`.onnx_export`: ``export_onnx`` writes a checkpoint as an ONNX graph with a dynamic batch, its
-  preprocessing and calibration stored in the file's metadata; optional INT8 dynamic quantisation.
-* :mod:`.onnx_runtime`: ``load_onnx`` gives what ``load_detector(..., backend="onnx")`` needs: a model with the
-  detector contract (``[B, 3, H, W]`` -> ``[B]`` logits) that runs on onnxruntime.
+* :mod:`.ray_setup`: start or join Ray, with plain messages for a missing install or an unreachable address.
 * :mod:`.batch_inputs`: the images of a folder, a manifest or webdataset shards, as work for the scorers.
 * :mod:`.parquet_out`: the output dataset: one Parquet part per batch, written atomically; what is done.
 * :mod:`.ray_batch`: ``score_batch_run`` (``sentry-image score-batch``): an actor pool on Ray Data.

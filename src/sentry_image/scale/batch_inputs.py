@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..data.manifest import ManifestError, read_manifest
 from ..data.shard import INDEX, ShardError, list_shards
 from ..imaging import ImageError
-from ..inputs import iter_inputs
+from ..imaging.inputs import iter_inputs
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def shard_samples(shard: str | Path) -> Iterator[dict[str, Any]]:
 
     Reading is sequential (tar streams), so a shard is the unit a reader task takes.
     """
-    from ..data.datasets import read_shard
+    from ..data.shard import read_shard
 
     shard = Path(shard)
     count = 0

@@ -40,7 +40,7 @@ class ScoreOptions:
     """How to score. ``model``/``backend`` as ``load_detector`` takes them; ``address`` None = local Ray."""
 
     model: str | None = None
-    backend: str = "torch"
+    backend: str = "auto"
     address: str | None = None
     workers: int = 1
     batch_size: int = 64
@@ -69,19 +69,10 @@ class BatchScorer:
     """A Ray actor: loads the detector once, then scores one batch per call and writes it as a part."""
 
     def __init__(self, model: str | None, backend: str, threads: int, provenance: bool, out: str) -> None:
-        import torch
-
-        from ..detect import Detector, load_detector
+        from ..detect import load_detector
 
         # One inference thread per actor by default: actors, not threads, are how score-batch uses the cores.
-        torch.set_num_threads(threads)
-        if backend == "onnx":
-            from .onnx_runtime import load_onnx
-
-            net, calibration, config = load_onnx(model, threads=threads)
-            self.detector = Detector(net, calibration, config, provenance=provenance)
-        else:
-            self.detector = load_detector(model, provenance=provenance, backend=backend)
+        self.detector = load_detector(model, provenance=provenance, backend=backend, threads=threads)
         self.out = out
 
     def __call__(self, batch: Any) -> dict[str, np.ndarray]:
@@ -105,21 +96,13 @@ class BatchScorer:
 
 def _model_name(options: ScoreOptions) -> str:
     """``name@version`` of the model, checked on the driver so a wrong --model fails before Ray starts."""
-    from ..detect import resolve_model
-    from ..models.checkpoint import CheckpointError, read_config
+    from ..models.checkpoint import CheckpointError, choose_backend, model_config, model_id, resolve_model
 
     try:
-        if options.backend == "onnx" and options.model is not None and str(options.model).endswith(".onnx"):
-            from .onnx_runtime import make_session, read_onnx_config
-
-            config = read_onnx_config(make_session(options.model))
-        else:
-            config = read_config(resolve_model(options.model))
+        choose_backend(resolve_model(options.model), options.backend)
+        return model_id(model_config(options.model))
     except (CheckpointError, ValueError, OSError) as exc:
         raise ScaleError(str(exc)) from exc
-    except ImportError as exc:
-        raise ScaleError(str(exc)) from exc
-    return f"{config.get('name', config['architecture'])}@{config.get('version', '0')}"
 
 
 def _portable_model(model: str | None) -> str | None:

@@ -16,7 +16,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from ..detect import load_detector, resolve_model
+from ..detect import load_detector
+from ..models.checkpoint import resolve_model
 from .db import make_engine, migrate, session_factory
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware

@@ -23,9 +23,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .errors import ApiError
-from .models import Benchmark, BenchmarkImage, Submission, Team, iso_utc
 from .scoring import SubmissionError, parse_predictions, score
 from .settings import Settings
+from .tables import Benchmark, BenchmarkImage, Submission, Team, iso_utc
 
 log = logging.getLogger(__name__)
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

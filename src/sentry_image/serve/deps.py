@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from ..detect import Detector
 from .db import iter_session
 from .errors import ApiError
-from .models import Team
 from .settings import Settings
+from .tables import Team
 
 
 def get_settings(request: Request) -> Settings:

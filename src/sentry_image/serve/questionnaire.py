@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from ..detect import Detector
 from ..imaging import load_image
 from .errors import ApiError
-from .models import SurveyAnswer, SurveyItem, SurveySession, SurveySessionItem
+from .tables import SurveyAnswer, SurveyItem, SurveySession, SurveySessionItem
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from .errors import ApiError
-from .models import SurveyAnswer, SurveyItem, SurveySession, iso_utc
+from .tables import SurveyAnswer, SurveyItem, SurveySession, iso_utc
 
 BINS = 10
 EXPORT_COLUMNS = ("session", "position", "image", "label", "category", "generator", "answer", "confidence",

@@ -1,6 +1,6 @@
 """Compare detectors in one run: train each from its config, evaluate all on the same test split, time them alike.
 
-    python -m sentry_image.train.compare configs/benchmarks/compare_default.yaml [--skip-trained]
+    sentry-image compare configs/comparisons/default.yaml [--skip-trained]
 
 Steps, in one process: train every detector of the comparison config through :func:`~sentry_image.train.run.train`
 (``--skip-trained`` reuses a checkpoint that already exists), evaluate each and every reference checkpoint with the
@@ -11,7 +11,6 @@ network alone. Writes each report, the leaderboard, ``summary.json`` and a gener
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -22,11 +21,14 @@ from typing import Any
 
 import torch
 
+from ..config import ConfigError, build_file, resolve_path
+from ..data.sources import read_source
 from ..evaluate.protocol import EvalReport, evaluate_checkpoint, measure_throughput
 from ..evaluate.report import write_leaderboard, write_report
+from ..models.checkpoint import CONFIG, WEIGHTS
 from .compare_summary import render_readme, summary_rows
-from .config import ConfigError, _build_file, load_config, resolve_path
-from .run import read_rows, train
+from .config import load_config
+from .run import train
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ class CompareConfig:
 
 def load_compare_config(path: str | Path) -> CompareConfig:
     """Read a comparison config; unknown, missing or mistyped keys and entries without a config or model are refused."""
-    cfg = _build_file(CompareConfig, path)
+    cfg = build_file(CompareConfig, path)
     for kind, entries in (("detectors", cfg.detectors), ("references", cfg.references)):
         for i, entry in enumerate(entries):
             if bool(entry.config) == bool(entry.model):
@@ -91,7 +93,7 @@ def _trained(entry: Entry, skip_trained: bool) -> tuple[Path, dict[str, Any]]:
     """Train one detector (or reuse its checkpoint); returns the folder and its training record."""
     tcfg = load_config(entry.config, entry.overrides)
     out = Path(tcfg.out)
-    if skip_trained and (out / "model.safetensors").is_file() and (out / "config.json").is_file():
+    if skip_trained and (out / WEIGHTS).is_file() and (out / CONFIG).is_file():
         log.info("%s: reusing %s", entry.name, out)
         wall = None
     else:
@@ -99,7 +101,7 @@ def _trained(entry: Entry, skip_trained: bool) -> tuple[Path, dict[str, Any]]:
         train(tcfg)
         wall = round(time.perf_counter() - t0, 1)
         log.info("%s: trained in %.0f s", entry.name, wall)
-    history = json.loads((out / "config.json").read_text()).get("training", {}).get("history", [])
+    history = json.loads((out / CONFIG).read_text()).get("training", {}).get("history", [])
     return out, {"config": entry.config, "overrides": entry.overrides, "optimizer": tcfg.optim.optimizer,
                  "epochs": len(history), "seconds_per_epoch": [h.get("seconds") for h in history],
                  "images_per_epoch": [h.get("images") for h in history], "train_wall_seconds": wall,
@@ -111,7 +113,7 @@ def _load_average() -> float | None:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
-def time_detector(checkpoint: str | Path, paths: list[Path], repeats: int) -> dict[str, float]:
+def time_detector(checkpoint: str | Path, paths: list[Path], repeats: int) -> dict[str, Any]:
     """The three rates of one detector: detect path over ``paths``, preprocessing + forward, network alone."""
     from ..detect import load_detector
 
@@ -120,10 +122,11 @@ def time_detector(checkpoint: str | Path, paths: list[Path], repeats: int) -> di
     t0 = time.perf_counter()
     verdicts = list(detector.detect_many(paths))
     seconds = time.perf_counter() - t0
+    runner = detector.model.runner
     return {"detect_images_per_s": round(len(verdicts) / max(seconds, 1e-9), 2),
-            "forward_images_per_s": measure_throughput(detector.model, repeats=repeats),
-            "network_images_per_s": measure_throughput(detector.model, repeats=repeats, network_only=True),
-            "torch_threads": torch.get_num_threads()}
+            "forward_images_per_s": measure_throughput(runner, repeats=repeats),
+            "network_images_per_s": measure_throughput(runner, repeats=repeats, network_only=True),
+            "backend": detector.backend, "torch_threads": torch.get_num_threads()}
 
 
 def run_comparison(cfg: CompareConfig, *, skip_trained: bool = False, command: str = "") -> dict[str, Any]:
@@ -150,7 +153,7 @@ def run_comparison(cfg: CompareConfig, *, skip_trained: bool = False, command: s
     hashes = {r.data["rows_sha256"] for r in reports.values()}
     if len(hashes) != 1:
         raise ValueError(f"the detectors were not evaluated on the same rows ({len(hashes)} different row sets)")
-    by_rel = {r.rel_path: r.path for r in read_rows(cfg.data)}
+    by_rel = {r.rel_path: r.path for r in read_source(cfg.data)}
     paths = [by_rel[p] for p in next(iter(reports.values())).predictions["path"]]
     for name, ckpt in checkpoints.items():  # one after another, after all training, under the same load
         reports[name].throughput.update(time_detector(ckpt, paths, cfg.repeats))
@@ -174,21 +177,4 @@ def run_comparison(cfg: CompareConfig, *, skip_trained: bool = False, command: s
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("config", help="comparison config (configs/benchmarks/*.yaml)")
-    parser.add_argument("--skip-trained", action="store_true", help="reuse checkpoints that already exist")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    command = "python -m sentry_image.train.compare " + args.config + (" --skip-trained" if args.skip_trained else "")
-    summary = run_comparison(load_compare_config(args.config), skip_trained=args.skip_trained, command=command)
-    log.info("best: %s; wrote %s", summary["best"], summary["config"]["out"])
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
-__all__ = ["CompareConfig", "Entry", "load_compare_config", "main", "run_comparison", "time_detector"]
+__all__ = ["CompareConfig", "Entry", "load_compare_config", "run_comparison", "time_detector"]

@@ -1,24 +1,21 @@
-"""Typed training configs: dataclass defaults < YAML file < ``key=value`` overrides, validated before any work.
+"""The training run's config: its sections, loaded as defaults < YAML file < ``key=value`` overrides.
 
-Every field is declared with its type and a docstring; :func:`load_config` rejects an unknown key or a value of the
-wrong type with the dotted key's name (``optim.lr: expected float, got 'fast'``), so a typo fails in the first
-second rather than after an hour of training. The resolved config is written beside each run's output.
+Loading and checking are :mod:`sentry_image.config`'s (an unknown key or a wrong type fails naming the dotted key,
+before any work). Two sections are owned by the layers that use them: ``augment`` is
+:class:`sentry_image.data.degrade.AugmentConfig` (the one degradation schema, shared with evaluation suites) and
+``calibration`` is :class:`sentry_image.evaluate.calibrate.CalibrationConfig` (shared with ``sentry-image
+calibrate``). The resolved config is written beside each run's output.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import yaml
-
-
-class ConfigError(ValueError):
-    """A config key is unknown or its value has the wrong type; the message names the dotted key."""
+from ..config import ConfigError, build, load_layers, read_mapping, resolve_path, save_yaml
+from ..data.degrade import AugmentConfig
+from ..evaluate.calibrate import CalibrationConfig
 
 
 @dataclass
@@ -106,54 +103,6 @@ class OptimConfig:
 
 
 @dataclass
-class AugmentConfig:
-    """Training degradations from :mod:`sentry_image.data.degrade`, applied alike to both classes.
-
-    Attributes:
-        enabled: apply the chain below (off: random crop and flip only).
-        p_jpeg: probability of JPEG re-encoding; jpeg_quality: its quality range.
-        p_resize: probability of a rescale; scale: its factor range.
-        p_blur: probability of Gaussian blur (CNNSpot's blur+JPEG recipe uses 0.5/0.5); blur_sigma: its range.
-        p_noise: probability of additive noise; noise_sigma: its range (0-255 units).
-        hflip: random horizontal flip.
-        views: degraded views per image whose features the ``lbfgs`` probe caches (plus the image and its mirror).
-    """
-
-    enabled: bool = True
-    p_jpeg: float = 0.5
-    jpeg_quality: list[int] = field(default_factory=lambda: [60, 100])
-    p_resize: float = 0.3
-    scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
-    p_blur: float = 0.1
-    blur_sigma: list[float] = field(default_factory=lambda: [0.3, 1.5])
-    p_noise: float = 0.0
-    noise_sigma: list[float] = field(default_factory=lambda: [1.0, 4.0])
-    hflip: bool = True
-    views: int = 4
-
-
-@dataclass
-class CalibrationConfig:
-    """How raw logits become probabilities and a verdict, fitted on the calibration split only.
-
-    Attributes:
-        enabled: fit after training (off: identity mapping, threshold 0.5).
-        method: ``temperature`` (temperature and bias, smooth and monotone) or ``isotonic`` (pool-adjacent-violators
-            step function; needs a few hundred calibration images to beat temperature scaling).
-        threshold_rule: ``balanced`` (maximise TPR - FPR) or ``fpr`` (lowest threshold whose false-positive rate
-            on real calibration images is at most ``target_fpr``).
-        target_fpr: the false-positive rate of the ``fpr`` rule.
-        band_halfwidth: the uncertain band is the threshold -/+ this, clipped to [0, 1].
-    """
-
-    enabled: bool = True
-    method: Literal["temperature", "isotonic"] = "temperature"
-    threshold_rule: Literal["balanced", "fpr"] = "balanced"
-    target_fpr: float = 0.05
-    band_halfwidth: float = 0.15
-
-
-@dataclass
 class TrainConfig:
     """One training run.
 
@@ -181,122 +130,6 @@ class TrainConfig:
         return asdict(self)
 
 
-T = TypeVar("T")
-
-
-def _check_value(key: str, value: Any, tp: Any) -> Any:
-    """Return ``value`` checked against the annotation ``tp`` (ints accepted as floats), else raise."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            choices = ", ".join(repr(c) for c in typing.get_args(tp))
-            raise ConfigError(f"{key}: expected one of {choices}, got {value!r}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        for option in (o for o in options if o is not type(None)):
-            try:
-                return _check_value(key, value, option)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: expected {tp}, got {value!r}")
-    if origin is list:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        (item,) = typing.get_args(tp) or (Any,)
-        return [_check_value(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return dict(value)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a section (mapping), got {value!r}")
-        return _build(tp, value, key + ".")  # type: ignore[arg-type]
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if (tp in (int, float) and isinstance(value, bool)) or not isinstance(value, tp):
-        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
-    return value
-
-
-def missing_keys(cls: type, data: dict[str, Any]) -> list[str]:
-    """The fields of dataclass ``cls`` that have no default and are absent from ``data``."""
-    return [f.name for f in dataclasses.fields(cls) if f.name not in data
-            and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-
-
-def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
-    """``cls(**data)`` with every key checked: unknown, missing or mistyped keys raise :class:`ConfigError`."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    for key in data:
-        if key not in names:
-            raise ConfigError(f"unknown config key '{prefix}{key}'; known: {', '.join(sorted(names))}")
-    missing = missing_keys(cls, data)
-    if missing:
-        raise ConfigError(f"missing config key{'s' if len(missing) > 1 else ''} "
-                          + ", ".join(f"'{prefix}{name}'" for name in missing))
-    return cls(**{k: _check_value(prefix + k, v, hints[k]) for k, v in data.items()})
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in update.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "args" else v
-    return out
-
-
-def parse_override(text: str) -> dict[str, Any]:
-    """``optim.lr=0.01`` -> ``{"optim": {"lr": 0.01}}`` (the value is parsed as YAML: numbers, lists, null)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"override {text!r}: expected key=value")
-    value = yaml.safe_load(raw) if raw.strip() else ""
-    node: dict[str, Any] = {}
-    cursor = node
-    parts = key.strip().split(".")
-    for part in parts[:-1]:
-        cursor = cursor.setdefault(part, {})
-    cursor[parts[-1]] = value
-    return node
-
-
-def resolve_path(value: str, base: str | Path) -> str:
-    """``value`` as given when absolute or present under the working directory, else under ``base`` if it is there.
-
-    Configs name files from the repository root (``../shared/data/manifest.csv``) or beside themselves; the
-    first that exists wins, and a path found in neither is returned unchanged for the caller to report.
-    """
-    if not value or Path(value).is_absolute() or Path(value).exists():
-        return value
-    beside = Path(base) / value
-    return str(beside) if beside.exists() else value
-
-
-def _read_mapping(path: str | Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: unreadable config ({exc})") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    return loaded
-
-
-def _build_file(cls: type[T], path: str | Path) -> T:
-    """:func:`_build` on the YAML mapping in ``path``; every error names the file as well as the key."""
-    data = _read_mapping(path)
-    try:
-        return _build(cls, data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-
-
 def expand_model(section: Any, base: str | Path = ".") -> Any:
     """The ``model`` section with its ``config: FILE`` reference replaced by the file's keys plus the local ones."""
     if not isinstance(section, dict) or "config" not in section:
@@ -308,9 +141,9 @@ def expand_model(section: Any, base: str | Path = ".") -> Any:
     found = resolve_path(ref, base)
     if not Path(found).is_file():
         raise ConfigError(f"model.config: no detector config {ref!r} (looked under the working directory and {base})")
-    detector = _read_mapping(found)
+    detector = read_mapping(found)
     try:
-        _build(ModelConfig, detector, "model.")  # the file alone must be a valid section
+        build(ModelConfig, detector, "model.")  # the file alone must be a valid section
     except ConfigError as exc:
         raise ConfigError(f"model.config {found}: {exc}") from None
     args = {**detector.get("args", {}), **(local.pop("args", None) or {})}
@@ -319,23 +152,16 @@ def expand_model(section: Any, base: str | Path = ".") -> Any:
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
     """Resolve a :class:`TrainConfig` from defaults, an optional YAML file and ``key=value`` overrides."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        data = _read_mapping(path)
-    for text in overrides:
-        data = _merge(data, parse_override(text))
+    data = load_layers(path, overrides)
     if "model" in data:
         data["model"] = expand_model(data["model"], Path(path).parent if path is not None else ".")
-    return _build(TrainConfig, data)
+    return build(TrainConfig, data)
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> Path:
     """Write the resolved config as YAML (readable back by :func:`load_config`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    return path
+    return save_yaml(cfg.to_dict(), path)
 
 
 __all__ = ["AugmentConfig", "CalibrationConfig", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig",
-           "TrainConfig", "expand_model", "load_config", "parse_override", "resolve_path", "save_config"]
+           "TrainConfig", "expand_model", "load_config", "save_config"]

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from ..data.manifest import ManifestRow, rows_hash
 from ..data.shard import ShardError, list_shards, shard_index
 from ..data.sources import SourceError, read_real, read_source, read_subsets
-from ..data.splits import Split, folder_key, split_by_group
+from ..data.splits import Split, folder_key, make_splits
 from ..types import Label
 from .config import ConfigError, DataConfig
 
@@ -54,14 +54,6 @@ class TrainingData:
     test: Split | None = None
     record: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
-
-
-def make_splits(rows: Sequence[ManifestRow], fractions: Sequence[float], seed: int) -> dict[str, Split]:
-    """Source-grouped train / calibration / test splits (roles with a zero share are left out)."""
-    if len(fractions) != 3:
-        raise ValueError(f"data.fractions needs three shares (train, calibration, test), got {list(fractions)}")
-    shares = {role: float(f) for role, f in zip(("train", "calibration", "test"), fractions, strict=True) if f > 0}
-    return split_by_group(rows, fractions=shares, seed=seed)
 
 
 def _read(key: str, fn: Callable[[], T]) -> T:
@@ -223,4 +215,4 @@ def load_training_data(cfg: DataConfig, seed: int, *, calibrate: bool = True) ->
     return result
 
 
-__all__ = ["TrainingData", "check_shard_count", "find_shards", "load_training_data", "make_splits"]
+__all__ = ["TrainingData", "check_shard_count", "find_shards", "load_training_data"]

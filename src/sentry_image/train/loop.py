@@ -31,11 +31,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDa
 
 from ..data import degrade
 from ..data.datasets import ShardDataset
+from ..data.degrade import AugmentConfig
 from ..data.manifest import ManifestRow
+from ..data.preprocess import PreprocessConfig, preprocess
 from ..data.shard import shard_index
 from ..imaging import ImageError, decode_image, load_image
-from ..models.base import DetectorModel, PreprocessConfig, preprocess
-from .config import AugmentConfig, TrainConfig
+from ..models.base import DetectorModel
+from .config import TrainConfig
 from .data import check_shard_count
 
 log = logging.getLogger(__name__)
@@ -43,24 +45,17 @@ STATE = "train_state.pt"
 Item = tuple[torch.Tensor, int, bool]
 
 
-def _degrade_cfg(aug: AugmentConfig) -> degrade.AugmentConfig:
-    return degrade.AugmentConfig(
-        p_jpeg=aug.p_jpeg, jpeg_quality=(aug.jpeg_quality[0], aug.jpeg_quality[1]), p_resize=aug.p_resize,
-        scale=(aug.scale[0], aug.scale[1]), p_blur=aug.p_blur, blur_sigma=(aug.blur_sigma[0], aug.blur_sigma[1]),
-        p_noise=aug.p_noise, noise_sigma=(aug.noise_sigma[0], aug.noise_sigma[1]))
-
-
 def train_view(image: Image.Image, cfg: PreprocessConfig, aug: AugmentConfig, rng: random.Random) -> torch.Tensor:
     """One training tensor ``[3, crop, crop]``: degradation chain, the model's resize, a random crop, a flip."""
     if aug.enabled:
-        image = degrade.augment(image, rng, _degrade_cfg(aug))
+        image = degrade.augment(image, rng, aug)
     if cfg.resize_short is not None:
         image = degrade.resize(image, short_side=cfg.resize_short)
     # a random window instead of the centre: more distinct views of each image for the same decode cost
     image = degrade.crop(image, cfg.crop_size, rng=rng)
     if aug.hflip and rng.random() < 0.5:
         image = ImageOps.mirror(image)
-    return preprocess(image, replace(cfg, resize_short=None, num_crops=1))[0]
+    return torch.from_numpy(preprocess(image, replace(cfg, resize_short=None, num_crops=1))[0])
 
 
 class TrainDataset(Dataset[Item]):
@@ -132,14 +127,11 @@ def init_distributed() -> DistInfo:
 
 
 def set_trainable(model: DetectorModel, freeze_backbone: bool) -> list[nn.Parameter]:
-    """Parameters to optimise; with ``freeze_backbone`` only those of ``model.head`` (the probe's head)."""
+    """Parameters to optimise; with ``freeze_backbone`` only the head's (:meth:`DetectorModel.head_parameters`)."""
     if freeze_backbone:
-        head = getattr(model, "head", None)
-        if not isinstance(head, nn.Module):
-            raise ValueError(f"{model.registry_name}: freeze_backbone needs a model with a .head module")
         for p in model.parameters():
             p.requires_grad_(False)
-        for p in head.parameters():
+        for p in model.head_parameters():
             p.requires_grad_(True)
     return [p for p in model.parameters() if p.requires_grad]
 
@@ -148,7 +140,7 @@ def _set_mode(model: DetectorModel, freeze_backbone: bool) -> None:
     model.train()
     if freeze_backbone:  # a frozen backbone keeps its batch-norm statistics and has no dropout
         model.eval()
-        getattr(model, "head").train()  # noqa: B009 - checked in set_trainable
+        model.head.train()
 
 
 def precision(cfg: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:

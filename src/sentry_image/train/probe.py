@@ -31,24 +31,24 @@ from torch import nn
 
 from ..data import degrade
 from ..data.manifest import ManifestRow, rows_hash
+from ..data.preprocess import preprocess
 from ..imaging import ImageError, load_image
-from ..models.base import DetectorModel, preprocess
+from ..models.base import DetectorModel
 from .config import TrainConfig
-from .loop import _degrade_cfg, init_distributed
+from .loop import init_distributed
 
 log = logging.getLogger(__name__)
 CACHE = "probe_features.pt"
 Extracted = tuple[list[int], list[torch.Tensor], list[float], list[str]]  # row index, features, labels, skipped
 
 
-def _parts(model: DetectorModel) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Linear]:
-    """The probe's feature function (raw, unstandardised) and its linear head; a clear error otherwise."""
-    features = getattr(model, "features", None) or getattr(model, "visual", None)
-    head = getattr(model, "head", None)
-    if not callable(features) or not isinstance(head, nn.Linear) or head.out_features != 1:
-        raise ValueError(f"optim.optimizer=lbfgs: {model.registry_name} is not a linear probe (it needs a "
-                         "`features` or `visual` backbone and a one-output nn.Linear `head`)")
-    return features, head
+def _check_probe(model: DetectorModel) -> nn.Linear:
+    """The probe's one-output linear head; a clear error for a model that is not a linear probe."""
+    head = model.head
+    if not isinstance(head, nn.Linear) or head.out_features != 1:
+        raise ValueError(f"optim.optimizer=lbfgs: {model.registry_name} is not a linear probe (its head must be a "
+                         "one-output nn.Linear)")
+    return head
 
 
 def views(image: Image.Image, cfg: TrainConfig, rng: random.Random) -> list[Image.Image]:
@@ -56,7 +56,7 @@ def views(image: Image.Image, cfg: TrainConfig, rng: random.Random) -> list[Imag
     aug = cfg.augment
     out = [image] + ([ImageOps.mirror(image)] if aug.hflip else [])
     if aug.enabled:
-        out += [degrade.augment(image, rng, _degrade_cfg(aug)) for _ in range(aug.views)]
+        out += [degrade.augment(image, rng, aug) for _ in range(aug.views)]
     return out
 
 
@@ -72,7 +72,7 @@ def cache_key(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfi
 def extract(model: DetectorModel, rows: Sequence[ManifestRow], indices: Sequence[int], cfg: TrainConfig,
             on_row: Callable[[], None] | None = None) -> Extracted:
     """Features of every view of ``rows[i]`` for ``i`` in ``indices``; rows that do not decode are skipped."""
-    features, _ = _parts(model)
+    _check_probe(model)
     device = next(model.parameters()).device
     kept, feats, labels, skipped = [], [], [], []
     for i in indices:
@@ -85,7 +85,8 @@ def extract(model: DetectorModel, rows: Sequence[ManifestRow], indices: Sequence
         else:
             rng = random.Random(f"{cfg.seed}:{row.rel_path}")  # per-image stream: independent of order and shards
             for view in views(image, cfg, rng):
-                feats.append(features(preprocess(view, model.preprocess_cfg).to(device)).mean(0).cpu())
+                pixels = torch.from_numpy(preprocess(view, model.preprocess_cfg)).to(device)
+                feats.append(model.features(pixels).mean(0).cpu())
                 labels.append(float(row.label))
                 kept.append(i)
         if on_row is not None:
@@ -105,30 +106,15 @@ def _gather(part: Extracted, world: int) -> Extracted:
             sorted(s for p in parts for s in p[3]))
 
 
-@torch.no_grad()
-def fit_standardisation(model: DetectorModel, feats: torch.Tensor) -> torch.Tensor:
-    """Store the mean / std of ``feats`` in the model's ``feat_mean`` / ``feat_std`` buffers (when it has them) and
-    return the features as the head will see them.
-
-    A linear head on raw features is badly conditioned (scales differ by orders of magnitude), so probes carry
-    their standardisation in the checkpoint.
-    """
-    if not (hasattr(model, "feat_mean") and hasattr(model, "feat_std")):
-        return feats
-    mean, std = feats.mean(0), feats.std(0).clamp_min(1e-6)
-    model.feat_mean.copy_(mean)  # type: ignore[operator]
-    model.feat_std.copy_(std)  # type: ignore[operator]
-    return (feats - mean) / std
-
-
 def fit_head(model: DetectorModel, feats: torch.Tensor, labels: torch.Tensor, weight_decay: float,
              max_iter: int) -> tuple[float, int]:
     """Fit standardisation and the linear head: class-balanced logistic loss + L2, full-batch L-BFGS.
 
     Returns the final loss and the L-BFGS iterations used.
     """
-    _, head = _parts(model)
-    x = fit_standardisation(model, feats)
+    head = _check_probe(model)
+    with torch.no_grad():
+        x = model.fit_standardisation(feats)
     pos = labels.mean().clamp(1e-3, 1 - 1e-3)
     weights = torch.where(labels > 0.5, 0.5 / pos, 0.5 / (1 - pos))  # each class weighs one half
     nn.init.zeros_(head.weight)  # a convex problem: start from the same point every time
@@ -169,7 +155,7 @@ def fit_probe(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfi
     if not cfg.model.freeze_backbone:
         raise ValueError("optim.optimizer=lbfgs fits a linear probe on the features of a frozen backbone: "
                          "set model.freeze_backbone=true (or use adamw / sgd to train the backbone)")
-    _parts(model)
+    _check_probe(model)
     info = init_distributed()
     cuda = torch.cuda.is_available()
     model.to(torch.device(f"cuda:{info.local_rank}" if cuda else "cpu"))
@@ -211,10 +197,8 @@ def fit_probe(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfi
     loss, iterations = fit_head(model, cached["features"], cached["labels"], cfg.optim.weight_decay,
                                 cfg.optim.max_iter)
     if info.world > 1:  # identical features give identical heads up to float order; rank 0's is the one saved
-        fitted = [*_parts(model)[1].parameters(), *(getattr(model, n) for n in ("feat_mean", "feat_std")
-                                                     if isinstance(getattr(model, n, None), torch.Tensor))]
-        for tensor in fitted:
-            dist.broadcast(tensor.data, src=0)
+        for tensor in model.state_dict().values():  # the head and its standardisation; the backbone is frozen
+            dist.broadcast(tensor, src=0)
     fit_s = time.perf_counter() - t1
     images, n_views = int(cached["images"]), len(cached["labels"])
     record = {"epoch": 1, "loss": loss, "iterations": iterations, "images": images,
@@ -228,4 +212,4 @@ def fit_probe(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfi
     return [record]
 
 
-__all__ = ["CACHE", "cache_key", "extract", "fit_head", "fit_probe", "fit_standardisation", "views"]
+__all__ = ["CACHE", "cache_key", "extract", "fit_head", "fit_probe", "views"]

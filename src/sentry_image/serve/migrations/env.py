@@ -8,7 +8,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from sentry_image.serve.models import Base
+from sentry_image.serve.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

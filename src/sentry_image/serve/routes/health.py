@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ...detect import shipped_checkpoints
+from ...models.checkpoint import shipped_checkpoints
 from ..deps import DetectorDep, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["health"])

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from .. import benchmarks as svc
 from ..deps import AdminDep, SessionDep, SettingsDep, TeamDep
 from ..errors import ApiError
-from ..models import iso_utc
 from ..scoring import SubmissionError, import_report
+from ..tables import iso_utc
 
 router = APIRouter(prefix="/api/v1/leaderboard", tags=["leaderboard"])
 

@@ -25,7 +25,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .imaging import ImageError, os_error
+from .decode import ImageError, os_error
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif"}

@@ -38,12 +38,12 @@ import io
 import os
 import stat
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from ..types import ImageError, ImageInfo
 from ._pixels import estimate_jpeg_quality, orient, to_rgb
 
 __all__ = [
@@ -73,46 +73,6 @@ _UNSUPPORTED_MAGIC = ((b"%PDF", "PDF"), (b"8BPS", "PSD"), (b"%!PS", "PostScript/
                       (b"\xff\x0a", "JPEG XL"), (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
                       (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xffO\xffQ", "JPEG 2000"),
                       (b"\x00\x00\x01\x00", "ICO"), (b"icns", "ICNS"), (b"qoif", "QOI"))
-
-
-class ImageError(Exception):
-    """An input that cannot be decoded. ``code`` is one of the stable error codes of the verdict contract."""
-
-    def __init__(self, code: str, message: str, path: str = "") -> None:
-        super().__init__(f"{path}: {message}" if path else message)
-        self.code = code
-        self.message = message
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The default reduce replays only the formatted message; DataLoader workers must send the code back.
-        return (type(self), (self.code, self.message, self.path))
-
-    def to_dict(self) -> dict[str, str]:
-        """The ``error`` object of a verdict row."""
-        return {"code": self.code, "message": self.message}
-
-
-@dataclass
-class ImageInfo:
-    """Facts about the file, reported as evidence (never used by the learned detector).
-
-    ``width``/``height`` are as displayed (after EXIF orientation); ``mode`` is the decoded mode before RGB
-    conversion; ``jpeg_quality`` is the IJG quality whose tables best match the file's (None if not JPEG);
-    ``orientation`` is the EXIF orientation tag (None when absent).
-    """
-
-    format: str
-    width: int
-    height: int
-    mode: str
-    frames: int
-    bytes: int
-    jpeg_quality: int | None = None
-    orientation: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

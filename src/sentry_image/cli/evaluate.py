@@ -1,71 +1,17 @@
-"""``sentry-image train``, ``eval`` and ``leaderboard``: thin wrappers over train.run and evaluate.
+"""``sentry-image eval`` (the MPBench protocol per subset x degradation) and ``sentry-image leaderboard``.
 
-Exit codes follow the CLI contract: 0 success, 2 usage error (bad config key or type, missing data or model).
+Both run on the inference core: the checkpoint is scored on onnxruntime when it has a graph. Exit codes: 0
+success, 2 usage error (bad suite or benchmark key, missing data or model).
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-err = Console(stderr=True)
-EXIT_USAGE = 2
-
-
-def _usage(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(EXIT_USAGE)
-
-
-def _log_to_console() -> None:
-    # per-epoch metrics are logged by the library; main() installs the handler, this lets them through
-    logging.getLogger("sentry_image").setLevel(logging.INFO)
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, disable=not err.is_terminal)
-
-
-def train_cmd(
-    config: Annotated[Path | None, typer.Argument(help="YAML config (configs/train/*.yaml); omit for defaults.")]
-    = None,
-    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. optim.epochs=3",
-                                                          show_default=False)] = None,
-) -> None:
-    """Train a detector from a config (defaults < YAML < key=value); writes a checkpoint folder.
-
-    Under torchrun (``torchrun --nproc-per-node N -m sentry_image.cli train CONFIG``) the processes share the
-    global ``optim.batch_size``.
-    """
-    from .data.manifest import ManifestError
-    from .data.sources import SourceError
-    from .train.config import ConfigError, load_config
-    from .train.run import train
-
-    if config is not None and "=" in str(config) and not config.exists():
-        overrides, config = [str(config), *(overrides or [])], None  # only overrides were given
-    try:
-        cfg = load_config(config, overrides or [])
-    except ConfigError as exc:
-        raise _usage(str(exc)) from None
-    _log_to_console()
-    with _progress() as bar:
-        task = bar.add_task("training", total=None)
-
-        def step(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        try:
-            out = train(cfg, on_step=step)
-        except (ConfigError, SourceError, ManifestError) as exc:  # raised before any work starts
-            raise _usage(str(exc)) from None
-    err.print(f"checkpoint: {out}")
+from ._common import Backend, err, fail, log_to_console
 
 
 def eval_cmd(
@@ -90,22 +36,22 @@ def eval_cmd(
     real: Annotated[Path | None, typer.Option(
         "--real", help="Manifest or folder of real images to pair with subsets (the hub holds AI images only).")]
     = None,
-    backend: Annotated[str, typer.Option("--backend", help="torch, or onnx (onnxruntime; --model may be a .onnx "
-                                                           "file).")] = "torch",
+    backend: Annotated[Backend, typer.Option(help="auto (onnxruntime when the checkpoint has a graph), onnx, or "
+                                                  "torch; --model may be a .onnx file.")] = Backend.auto,
 ) -> None:
     """Evaluate a checkpoint with the MPBench protocol per subset x degradation; write JSON, Markdown, HTML."""
-    from .evaluate.protocol import evaluate_checkpoint
-    from .evaluate.report import write_report
-    from .evaluate.suites import BenchmarkConfig, load_benchmark, load_suite
-    from .models.checkpoint import CheckpointError
-    from .train.config import ConfigError
+    from ..config import ConfigError
+    from ..evaluate.protocol import evaluate_checkpoint
+    from ..evaluate.report import write_report
+    from ..evaluate.suites import BenchmarkConfig, load_benchmark, load_suite
+    from ..models.checkpoint import CheckpointError
 
     if data is None and benchmark is None:
-        raise _usage("give --data (manifest, folder or subset names) or --benchmark FILE")
+        raise fail("give --data (manifest, folder or subset names) or --benchmark FILE")
     try:
         bench = load_benchmark(benchmark) if benchmark is not None else BenchmarkConfig(data=data or "")
     except ConfigError as exc:
-        raise _usage(f"--benchmark: {exc}") from None
+        raise fail(f"--benchmark: {exc}") from None
     explicit = {"data": data, "suite": suite, "split": split, "split_seed": split_seed, "subset_key": subset_key,
                 "root": None if root is None else str(root), "real": None if real is None else str(real)}
     for key, value in explicit.items():
@@ -116,14 +62,14 @@ def eval_cmd(
     try:
         chosen = load_suite(bench.suite)
     except ConfigError as exc:
-        raise _usage(f"--suite: {exc}") from None
-    _log_to_console()
+        raise fail(f"--suite: {exc}") from None
+    log_to_console()
     try:
         report = evaluate_checkpoint(model, bench.spec, suite=chosen, split=bench.split, split_seed=bench.split_seed,
-                                     subset_key=bench.subset_key, backend=backend, root=bench.root,
+                                     subset_key=bench.subset_key, backend=str(backend), root=bench.root,
                                      real=bench.real or None)
     except (CheckpointError, ValueError) as exc:
-        raise _usage(str(exc)) from None
+        raise fail(str(exc)) from None
     paths = write_report(report, out)
     overall = report.results[report.conditions[0]]["all"]
     auc = f"{overall['auc']:.3f}" if "auc" in overall else "n/a (one class only)"
@@ -137,11 +83,13 @@ def leaderboard_cmd(
     = Path("results"),
 ) -> None:
     """Regenerate the results table from evaluation reports (never edited by hand)."""
-    from .evaluate.report import write_leaderboard
+    from ..evaluate.report import write_leaderboard
 
     missing = [str(p) for p in reports if not p.is_file()]
     if missing:
-        raise _usage(f"no such report: {', '.join(missing)}")
+        raise fail(f"no such report: {', '.join(missing)}")
     for path in write_leaderboard(reports, out):
         err.print(f"wrote {path}")
-__all__ = ["eval_cmd", "leaderboard_cmd", "train_cmd"]
+
+
+__all__ = ["eval_cmd", "leaderboard_cmd"]

@@ -1,0 +1,72 @@
+"""What every command shares: the stderr console, the exit codes of the CLI contract and the progress bars.
+
+Exit codes: 0 every input got a verdict (or the command did its work); 1 some inputs failed or the data has a
+problem, each reported; 2 usage error (bad option, missing file, unknown model, missing extra). Errors are one
+line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_DATA = EXIT_SOME_FAILED  # `data` commands: the data has a problem
+
+# markup off: messages carry file names, whose brackets must print as they are; a styled line passes markup=True
+# and escapes what it quotes
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+class Backend(StrEnum):
+    """Inference runtime: ``auto`` runs onnxruntime when the checkpoint has a graph (every shipped one), else torch."""
+
+    auto = "auto"
+    onnx = "onnx"
+    torch = "torch"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print ``message`` as one error line on stderr and return the exit to raise."""
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True)
+    return typer.Exit(code)
+
+
+def extra_hint(extra: str, exc: ImportError) -> str:
+    """The one-line fix for a missing optional dependency."""
+    return f"pip install 'sentry-image[{extra}]' ({exc.name or exc} missing)"
+
+
+def log_to_console() -> None:
+    """Let the library's INFO records (per-epoch metrics, evaluation progress) through the handler main() set."""
+    logging.getLogger("sentry_image").setLevel(logging.INFO)
+
+
+def progress(enabled: bool, what: str = "scoring", *, failures: bool = True) -> Progress:
+    """A transient bar on stderr: spinner, count, elapsed time and (``failures``) the running failure count."""
+    columns = [SpinnerColumn(), TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    if failures:
+        columns.append(TextColumn("{task.fields[failed]} failed"))
+    return Progress(*columns, console=err, transient=True, disable=not enabled)
+
+
+@contextmanager
+def data_bar(*columns: Any) -> Iterator[Progress]:
+    """A bar of the ``data`` commands: kept after the work (a record of what was done), shown on a terminal or
+    when ``SENTRY_PROGRESS`` is set."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), *columns, TimeElapsedColumn(), console=err,
+                  transient=False, disable=not err.is_terminal and not os.environ.get("SENTRY_PROGRESS")) as bar:
+        yield bar
+
+
+__all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "Backend", "data_bar", "err", "extra_hint", "fail",
+           "log_to_console", "progress"]

@@ -1,0 +1,64 @@
+"""``sentry-image calibrate``: refit a checkpoint's calibration on the user's own labelled images.
+
+A detector's calibration and threshold are only as good as the match between its calibration split and the images
+it meets; a user with labelled images of their own domain can refit them without retraining
+(:func:`sentry_image.evaluate.recalibrate.recalibrate`). Every image given is the calibration split: none of it may
+be reused as a test set afterwards. Exit codes: 0 success, 2 usage error (missing model or data, one class only).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import Backend, err, fail
+
+
+class Method(StrEnum):
+    temperature = "temperature"
+    isotonic = "isotonic"
+
+
+class Rule(StrEnum):
+    balanced = "balanced"
+    fpr = "fpr"
+
+
+def calibrate_cmd(
+    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint folder (or shipped checkpoint name).")],
+    data: Annotated[str, typer.Option("--data", help="Manifest CSV or folder with real/ and ai/: all of it is "
+                                                     "calibration data (do not test on it afterwards).")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the recalibrated checkpoint.")],
+    method: Annotated[Method, typer.Option("--method", help="temperature (2 parameters) or isotonic (monotone "
+                                                            "steps; a few hundred images or more).")]
+    = Method.temperature,
+    threshold_rule: Annotated[Rule, typer.Option("--threshold-rule", help="balanced (max TPR - FPR) or fpr "
+                                                                          "(FPR on real images <= --target-fpr).")]
+    = Rule.balanced,
+    target_fpr: Annotated[float, typer.Option("--target-fpr", min=0.0, max=1.0)] = 0.05,
+    band_halfwidth: Annotated[float, typer.Option("--band-halfwidth", min=0.0, max=1.0,
+                                                  help="Uncertain band: threshold -/+ this.")] = 0.15,
+    backend: Annotated[Backend, typer.Option(help="Runtime that scores the images (auto: onnxruntime when the "
+                                                  "checkpoint has a graph).")] = Backend.auto,
+) -> None:
+    """Refit a checkpoint's calibration, threshold and uncertain band on your own labelled images."""
+    from ..evaluate.calibrate import CalibrationConfig
+    from ..evaluate.recalibrate import RecalibrationError, recalibrate
+
+    settings = CalibrationConfig(method=method.value, threshold_rule=threshold_rule.value,
+                                 target_fpr=target_fpr, band_halfwidth=band_halfwidth)
+    try:
+        cal = recalibrate(model, data, out, settings, backend=str(backend))
+    except RecalibrationError as exc:
+        raise fail(str(exc)) from None
+    except ImportError as exc:  # isotonic fits need scikit-learn
+        raise fail(f"{exc}") from None
+    low, high = cal.uncertain_band
+    err.print(f"threshold {cal.threshold:.4f}, uncertain band [{low:.4f}, {high:.4f}]; {cal.fitted_on.split(';')[0]}; "
+              f"wrote {out}")
+
+
+__all__ = ["calibrate_cmd"]

@@ -1,0 +1,38 @@
+"""``sentry-image compare``: train, evaluate and time several detectors in one run (the ``train`` extra)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import err, extra_hint, fail, log_to_console
+
+
+def compare(
+    config: Annotated[Path, typer.Argument(help="Comparison config (configs/comparisons/*.yaml).")],
+    skip_trained: Annotated[bool, typer.Option("--skip-trained", help="Reuse checkpoints that already exist.")]
+    = False,
+) -> None:
+    """Train every detector of a comparison, evaluate all on the same split and suite, time them one after another;
+    writes reports, the leaderboard, summary.json and a generated README into the config's ``out``."""
+    from ..config import ConfigError
+
+    try:
+        from ..train.compare import load_compare_config, run_comparison
+    except ImportError as exc:
+        raise fail(f"comparisons train detectors: {extra_hint('train', exc)}") from None
+    try:
+        cfg = load_compare_config(config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    log_to_console()
+    command = "sentry-image " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    summary = run_comparison(cfg, skip_trained=skip_trained, command=command or f"sentry-image compare {config}")
+    err.print(f"best: {summary['best']}; wrote {summary['config']['out']}")
+
+
+__all__ = ["compare"]

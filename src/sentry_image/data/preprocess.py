@@ -1,0 +1,108 @@
+"""How an RGB image becomes a model's input: resize, crops, normalisation, in numpy and Pillow only.
+
+The configuration travels with the weights (``config.json`` of a checkpoint, the metadata of an ONNX file), so no
+call site writes its own resize or normalisation: detection, evaluation, calibration and training all call
+:func:`preprocess` with the model's own :class:`PreprocessConfig`. It needs no torch, so the inference core runs
+without it; training wraps the arrays with ``torch.from_numpy``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class PreprocessConfig:
+    """How an RGB image becomes the model's input array. Stored in the checkpoint's ``config.json``.
+
+    Attributes:
+        crop_size: side of the square crops fed to the network.
+        resize_short: if set, resize so the short side equals this before cropping (bilinear, antialiased);
+            ``None`` keeps native resolution (forensic detectors must not resample away the traces).
+        num_crops: 1 = a centre crop; N > 1 = N crops spread over the image, logits averaged.
+        pad_small: images smaller than ``crop_size`` are padded by reflection rather than upsampled.
+        mean, std: per-channel normalisation of [0, 1] pixels.
+    """
+
+    crop_size: int = 224
+    resize_short: int | None = None
+    num_crops: int = 1
+    pad_small: bool = True
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PreprocessConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        unknown = set(d) - set(known)
+        if unknown:
+            raise ValueError(f"unknown preprocessing keys: {sorted(unknown)}")
+        for key in ("mean", "std"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)
+
+    def decode_size(self) -> int | None:
+        """The smallest short side the pixels need before preprocessing: ``resize_short`` when the image is
+        resized anyway, ``None`` when the model reads native pixels (a decoder may then never downscale)."""
+        return self.resize_short
+
+
+def _crop_origins(length: int, size: int, n: int) -> list[int]:
+    if n <= 1 or length <= size:
+        return [max(0, (length - size) // 2)]
+    return [round(i * (length - size) / (n - 1)) for i in range(n)]
+
+
+def crop_grid(h: int, w: int, size: int, n: int) -> list[tuple[int, int]]:
+    """Top-left corners of ``n`` (rounded to a square grid) crops of ``size`` spread evenly over an image."""
+    if n <= 1:
+        return [(max(0, (h - size) // 2), max(0, (w - size) // 2))]
+    k = max(1, round(n**0.5))
+    return [(y, x) for y in _crop_origins(h, size, k) for x in _crop_origins(w, size, k)]
+
+
+def preprocess(image: Image.Image, cfg: PreprocessConfig) -> NDArray[np.float32]:
+    """Turn one RGB image into a ``[num_crops, 3, crop_size, crop_size]`` float32 array, per ``cfg``.
+
+    The arithmetic is float32 throughout, element by element as torch does it, so checkpoints trained when this
+    ran in torch see the same inputs bit for bit.
+    """
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    if cfg.resize_short is not None:
+        w, h = image.size
+        scale = cfg.resize_short / min(w, h)
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+    arr = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+    size = cfg.crop_size
+    h, w = arr.shape[:2]
+    if h < size or w < size:
+        if cfg.pad_small:
+            ph, pw = max(0, size - h), max(0, size - w)
+            # reflection keeps local pixel statistics; padding with a constant would add a fake edge
+            arr = np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="reflect")
+        else:
+            scale = size / min(h, w)
+            image = Image.fromarray((arr * 255).round().astype(np.uint8)).resize(
+                (max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR)
+            arr = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+        h, w = arr.shape[:2]
+    crops = np.stack([arr[y:y + size, x:x + size] for y, x in crop_grid(h, w, size, cfg.num_crops)])
+    mean = np.asarray(cfg.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(cfg.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray((crops.transpose(0, 3, 1, 2) - mean) / std, dtype=np.float32)
+
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PreprocessConfig", "crop_grid", "preprocess"]

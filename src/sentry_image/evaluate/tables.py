@@ -1,0 +1,121 @@
+"""The tables of an evaluation report, generated from its JSON: summary lines, per-subset metrics, subset x
+condition grids, and the Markdown page. A metric that is undefined (AUC, AP, EER without real or without AI
+images) is shown as ``n/a``, never as a number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .protocol import EvalReport
+
+SHOWN = ("auc", "ap", "eer", "tpr_at_fpr_0_01", "tpr_at_fpr_0_05", "ece", "brier")
+LABELS = {"auc": "AUC", "ap": "AP", "eer": "EER", "tpr_at_fpr_0_01": "TPR@1%FPR", "tpr_at_fpr_0_05": "TPR@5%FPR",
+          "ece": "ECE", "brier": "Brier"}
+
+
+NA = "n/a"
+
+
+def fmt(value: Any) -> str:
+    return NA if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
+
+
+def reference(report: EvalReport) -> str:
+    """The condition the single-condition views use: ``clean`` when the suite has it, else its first."""
+    return "clean" if "clean" in report.results else report.conditions[0]
+
+
+def subset_order(report: EvalReport) -> list[str]:
+    """``all`` first, then the subsets by name (the canonical JSON sorts keys, which would put ``all`` anywhere)."""
+    names = report.results[report.conditions[0]]
+    return [n for n in ("all",) if n in names] + sorted(n for n in names if n != "all")
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    rest = ", ".join(f"{k}={v}" for k, v in params.items() if k != "op")
+    return f"{params.get('op', '?')}({rest})"
+
+
+def condition_table(report: EvalReport) -> list[list[str]]:
+    """Header + one row per condition: its op and parameters as applied (older reports: not recorded)."""
+    return [["condition", "applied to both classes"]] + [
+        [c, _params_text(report.condition_params[c]) if c in report.condition_params else "not recorded"]
+        for c in report.conditions]
+
+
+def summary_lines(report: EvalReport) -> list[str]:
+    """Model, data, suite and speed facts shown above the tables (one line each)."""
+    cal, data, tp = report.calibration, report.data, report.throughput
+    source = f"`{data['source']}`" + (f" under `{data['root']}`" if data.get("root") not in (None, "", ".") else "")
+    source += f" with real images from `{data['real']}`" if data.get("real") else ""
+    return [
+        f"Model: {report.model} ({report.architecture}), {report.num_parameters:,} parameters, preprocessing "
+        f"{preprocessing_summary(report.preprocessing)}; checkpoint `{report.checkpoint}`.",
+        f"Data: {source}, split `{data['split']}`, {data['n']} images ({len(data['skipped'])} skipped), subsets by "
+        f"`{data['subset_key']}`.",
+        f"Threshold {cal['threshold']:.3f} from: {cal.get('fitted_on') or 'not recorded'} (never refitted here).",
+        f"Suite: {report.suite}, {len(report.conditions)} conditions, each applied alike to real and AI images.",
+        f"Speed: {tp.get('forward_images_per_s', 0):.1f} images/s (preprocessing + forward, fixed 640x480 input, "
+        f"batch 1); {tp.get('images_per_s', 0):.1f} images/s over the evaluated files (decode included); "
+        f"backend {tp.get('backend', 'torch')} on this CPU.",
+    ]
+
+
+def one_class_note(report: EvalReport) -> str:
+    """A warning sentence when the data hold one class only (AUC and friends undefined), else ``""``."""
+    ref = report.results[reference(report)]["all"]
+    if ref["n_real"] and ref["n_ai"]:
+        return ""
+    return (f"Only {'AI' if ref['n_ai'] else 'real'} images were evaluated: AUC, AP, EER and TPR@FPR are undefined "
+            "(n/a); pair the AI subsets with real images (eval --real).")
+
+
+def metric_table(report: EvalReport, condition: str | None = None) -> list[list[str]]:
+    """Header + one row per subset: n, accuracies at the stored threshold, threshold-free metrics."""
+    rows = [["subset", "n (real/AI)", "acc real", "acc AI", "acc", *(LABELS[k] for k in SHOWN)]]
+    results = report.results[condition or reference(report)]
+    for subset, m in ((name, results[name]) for name in subset_order(report)):
+        acc = m["accuracy"]
+        rows.append([subset, f"{m['n']} ({m['n_real']}/{m['n_ai']})", fmt(acc["real"]), fmt(acc["fake"]),
+                     fmt(acc["overall"]), *(fmt(m.get(k)) for k in SHOWN)])
+    return rows
+
+
+def grid_table(report: EvalReport, metric: str) -> list[list[str]]:
+    """Header + one row per subset, one column per condition (``metric``: ``auc`` or ``accuracy``)."""
+    subsets = subset_order(report)
+    rows = [["subset", *report.conditions]]
+    for s in subsets:
+        cells = [report.results[c][s].get(metric) for c in report.conditions]
+        rows.append([s, *(fmt(v["overall"] if isinstance(v, dict) else v) for v in cells)])
+    return rows
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows[1:]])
+
+
+def to_markdown(report: EvalReport) -> str:
+    note = one_class_note(report)
+    return "\n\n".join([
+        f"# Evaluation of {report.model} ({report.architecture})",
+        "\n".join(f"- {line}" for line in summary_lines(report)), *([f"**Note:** {note}"] if note else []),
+        f"## {reference(report).capitalize()} images, per subset", markdown_table(metric_table(report)),
+        "## AUC per subset x degradation", markdown_table(grid_table(report, "auc")),
+        "## Accuracy at the stored threshold per subset x degradation", markdown_table(grid_table(report, "accuracy")),
+        "## Conditions", markdown_table(condition_table(report)),
+    ]) + "\n"
+
+
+def preprocessing_summary(pre: dict[str, Any]) -> str:
+    """``resize 256 -> crop 224`` or ``native, crop 224`` (xN crops)."""
+    text = (f"resize {pre['resize_short']} -> " if pre.get("resize_short") else "native, ") + f"crop {pre['crop_size']}"
+    return text + (f" x{pre['num_crops']}" if pre.get("num_crops", 1) > 1 else "")
+
+
+__all__ = ["LABELS", "NA", "SHOWN", "condition_table", "fmt", "grid_table", "markdown_table", "metric_table",
+           "one_class_note", "preprocessing_summary", "reference", "subset_order", "summary_lines", "to_markdown"]
