@@ -30,7 +30,7 @@ def _checkpoint_row(name: str) -> dict[str, Any]:
 def _registry() -> list[dict[str, str]] | str:
     """The registered architectures, or why they cannot be listed (the families need torch: the train extra)."""
     try:
-        from ..models.registry import get_entry, list_detectors
+        from ..models.families import get_entry, list_detectors
 
         return [{"name": n, "family": get_entry(n).family, "description": get_entry(n).description}
                 for n in list_detectors()]

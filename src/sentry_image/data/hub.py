@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .archive import PART_RE, file_sha256
+from .parts import PART_RE, file_sha256
 from .subsets import REPO_ID, REPO_TYPE, Subset
 
 log = logging.getLogger(__name__)

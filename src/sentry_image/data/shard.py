@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .archive import file_sha256
 from .manifest import ManifestRow, rows_hash
+from .parts import file_sha256
 from .splits import folder_key
 
 INDEX = "index.json"

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .base import DetectorModel
     from .registry import create_detector, list_detectors, register_detector
 
-_LAZY = {"DetectorModel": "base", "create_detector": "registry", "list_detectors": "registry",
+_LAZY = {"DetectorModel": "base", "create_detector": "families", "list_detectors": "families",
          "register_detector": "registry"}
 
 

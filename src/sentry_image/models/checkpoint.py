@@ -147,7 +147,7 @@ def load_torch(folder: str | Path) -> tuple[DetectorModel, Calibration, dict[str
     try:
         from safetensors.torch import load_file
 
-        from .registry import create_detector
+        from .families import create_detector
     except ImportError as exc:
         raise CheckpointError(f"the torch backend needs torch: {TRAIN_EXTRA} ({exc.name} missing)") from None
     try:

@@ -1,4 +1,8 @@
-"""Register detector families by decorator and create them by name (the timm ``register_model`` pattern)."""
+"""Register detector families by decorator and create them by name (the timm ``register_model`` pattern).
+
+This module imports no family: :mod:`.families` imports them all (each registers itself here) and is what callers
+use to list or create detectors, so the arrows run one way: families -> registry.
+"""
 
 from __future__ import annotations
 
@@ -39,20 +43,12 @@ def register_detector(name: str | None = None, *, family: str = "", description:
     return wrap
 
 
-def _ensure_loaded() -> None:
-    # Importing the families registers them (one module per family). They need torch, so this runs on first use
-    # of the registry, never when the inference core imports ``sentry_image.models``.
-    from . import families  # noqa: F401  # pyright: ignore[reportUnusedImport]
-
-
 def list_detectors(pattern: str = "*") -> list[str]:
     """Registered detector names matching a shell-style ``pattern``, sorted."""
-    _ensure_loaded()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
 def get_entry(name: str) -> RegistryEntry:
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -30,7 +30,7 @@ from ..imaging import ImageError, decode_image, load_image
 from ..models.base import DetectorModel
 from ..models.calibration import Calibration
 from ..models.checkpoint import GRAPH, read_config, save_checkpoint
-from ..models.registry import create_detector
+from ..models.families import create_detector
 from .config import ConfigError, TrainConfig, save_config
 from .data import load_training_data
 from .loop import fit, init_distributed
