@@ -1,34 +1,41 @@
-"""Detect throughput and memory, as ratios measured in one process on the same images.
+"""Detect throughput, per stage and whole, as ratios measured in one process on the same images; cold start; memory.
 
 Prints:
-  * images/s for decode + the model's preprocessing only (the floor any detector pays),
-  * images/s for full detect (decode, provenance, preprocessing, model, calibration), and full/decode ratio
-    (goal: >= 0.5),
-  * the default model's forward cost against a ResNet-50 forward at 224 px (CNNSpot's cost),
-  * peak RSS while scoring a folder of N images (default 2,000), sampled along the way to show it stays flat.
+  * per stage, one image at a time (ms per image: mean, median, p95, share of the total): read + decode, each
+    provenance reader (C2PA, watermark, metadata), the model's preprocessing, the forward pass (batch 1);
+  * images/s of decode + the model's resize only (the floor any detector pays: the baseline), of the default
+    ``detect`` path (``Detector.detect_many``: decode threads ahead of batched inference), and their ratio
+    (goal: >= 0.5);
+  * cold start: ``sentry-image detect`` of one image against bare ``python -c pass`` (median of runs);
+  * with ``--n N``: peak RSS while ``detect`` walks a folder of N files (links to the images), sampled along the
+    way to show it stays flat.
 
-Usage: python benchmarks/detect_throughput.py [--data ../shared/data] [--n 2000] [--model default]
-Images come from the data folder (real/ and ai/) and are linked repeatedly into a temporary folder to reach N.
+Usage: python benchmarks/detect_throughput.py [--data ../shared/data] [--model default] [--n 10000]
+Runs on the core install (no torch).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from sentry_image import load_detector
-from sentry_image.imaging import load_image
-from sentry_image.inputs import iter_inputs
-from sentry_image.models import preprocess
-
-EXTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".avif", ".gif"}
+from sentry_image.data.preprocess import preprocess
+from sentry_image.imaging import ImageError, load_image
+from sentry_image.imaging.inputs import is_image_name, iter_inputs
+from sentry_image.models.runtime import logits_for_crops
+from sentry_image.provenance.c2pa import read_c2pa
+from sentry_image.provenance.metadata import read_metadata
+from sentry_image.provenance.watermark import read_watermark
 
 
 def rss_mb() -> float:
@@ -36,21 +43,90 @@ def rss_mb() -> float:
 
 
 def source_images(data: Path) -> list[Path]:
-    return sorted(p for sub in ("real", "ai") for p in (data / sub).rglob("*") if p.suffix.lower() in EXTS)
+    return sorted(p for sub in ("real", "ai") for p in (data / sub).rglob("*") if is_image_name(p))
 
 
-def timed(fn, *args) -> float:  # type: ignore[no-untyped-def]
+def stage_table(paths: list[Path], detector: Any) -> dict[str, list[float]]:
+    """Seconds per image of every stage, one image at a time (what each would cost alone)."""
+    cfg = detector.model.preprocess_cfg
+    stages: dict[str, list[float]] = {k: [] for k in ("read + decode", "provenance: c2pa", "provenance: watermark",
+                                                        "provenance: metadata", "preprocess", "forward (batch 1)")}
+
+    def clock(name: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        stages[name].append(time.perf_counter() - t0)
+        return out
+
+    for path in paths:
+        try:
+            decoded = clock("read + decode", lambda p=path: load_image(p))
+        except ImageError:
+            continue
+        clock("provenance: c2pa", lambda d=decoded: read_c2pa(d.data, d.info.format))
+        clock("provenance: watermark", lambda d=decoded: read_watermark(d.original))
+        clock("provenance: metadata", lambda d=decoded: read_metadata(d.original, d.data))
+        pixels = clock("preprocess", lambda d=decoded: preprocess(d.rgb, cfg))
+        clock("forward (batch 1)", lambda x=pixels: logits_for_crops(detector.model.runner, [x]))
+    return stages
+
+
+def print_stages(stages: dict[str, list[float]]) -> None:
+    total = sum(sum(v) for v in stages.values())
+    print(f"{'stage':24s} {'mean ms':>8s} {'median':>8s} {'p95':>8s} {'share':>7s}")
+    for name, times in stages.items():
+        ordered = sorted(times)
+        print(f"{name:24s} {1000 * statistics.fmean(times):8.2f} {1000 * statistics.median(times):8.2f} "
+              f"{1000 * ordered[int(0.95 * (len(ordered) - 1))]:8.2f} {sum(times) / total:7.1%}")
+
+
+def rate(fn: Callable[[list[Path]], int], paths: list[Path]) -> float:
     t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
+    n = fn(paths)
+    return n / (time.perf_counter() - t0)
+
+
+def cold_start(image: Path, model: str | None, runs: int) -> tuple[float, float]:
+    """Median wall seconds of bare Python start-up and of ``sentry-image detect IMAGE`` in a fresh process."""
+    cli = [sys.executable, "-m", "sentry_image.cli", "detect", str(image), "--format", "jsonl"]
+    cli += ["--model", model] if model else []
+
+    def wall(cmd: list[str]) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    bare = statistics.median(wall([sys.executable, "-c", "pass"]) for _ in range(runs))
+    detect = statistics.median(wall(cli) for _ in range(runs))
+    return bare, detect
+
+
+def memory_run(detector: Any, images: list[Path], n: int, batch_size: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for i in range(n):
+            src = images[i % len(images)]
+            os.symlink(src.resolve(), folder / f"{i:06d}{src.suffix.lower()}")
+        marks = {n // 10, n // 4, n // 2, 3 * n // 4, n}
+        start_rss = rss_mb()
+        t0, seen, failed = time.perf_counter(), 0, 0
+        for v in detector.detect_many(iter_inputs([folder]), batch_size=batch_size):
+            seen += 1
+            failed += not v.ok
+            if seen in marks:
+                print(f"  after {seen:6d} files: peak RSS {rss_mb():7.0f} MB")
+        dt = time.perf_counter() - t0
+        print(f"folder of {n}: {seen} rows ({failed} errors) in {dt:.0f} s = {seen / dt:.1f} images/s; "
+              f"peak RSS {rss_mb():.0f} MB (before the run {start_rss:.0f} MB)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
-    ap.add_argument("--n", type=int, default=2000, help="images in the memory run")
     ap.add_argument("--model", default=None)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--cold-runs", type=int, default=5)
+    ap.add_argument("--n", type=int, default=0, help="files in the memory run (0: skip it)")
     args = ap.parse_args()
 
     images = source_images(args.data)
@@ -58,57 +134,36 @@ def main() -> None:
         raise SystemExit(f"no images under {args.data}")
     detector = load_detector(args.model)
     cfg = detector.model.preprocess_cfg
-    print(f"model {detector.name}; {len(images)} distinct images; torch threads {torch.get_num_threads()}")
+    print(f"model {detector.name} on {detector.backend}; {len(images)} images; {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.2f}")
 
-    def decode_only(paths: list[Path]) -> None:
+    def decode_resize(paths: list[Path]) -> int:
+        n = 0
         for p in paths:
-            with contextlib.suppress(Exception):
+            try:
                 preprocess(load_image(p).rgb, cfg)
+                n += 1
+            except ImageError:
+                pass
+        return n
 
-    def full(paths: list[Path]) -> None:
-        for _ in detector.detect_many(paths, batch_size=args.batch_size):
-            pass
+    def full(paths: list[Path]) -> int:
+        return sum(1 for _ in detector.detect_many(paths, batch_size=args.batch_size))
 
-    decode_only(images[:8])  # warm-up: imports, allocator, thread pools
-    full(images[:8])
-    t_dec = timed(decode_only, images)
-    t_full = timed(full, images)
-    dec_ips, full_ips = len(images) / t_dec, len(images) / t_full
-    print(f"decode+preprocess only : {dec_ips:7.1f} images/s")
-    print(f"full detect            : {full_ips:7.1f} images/s   "
-          f"ratio full/decode = {full_ips / dec_ips:.2f} (goal >= 0.5)")
-
-    import timm
-
-    resnet = timm.create_model("resnet50", pretrained=False, num_classes=1).eval()
-    x = torch.randn(args.batch_size, 3, cfg.crop_size, cfg.crop_size)
-    x224 = torch.randn(args.batch_size, 3, 224, 224)
-    crops = max(1, cfg.num_crops)
-    with torch.inference_mode():
-        for m, inp in ((detector.model, x), (resnet, x224)):
-            m(inp)
-        reps = 3
-        t_ours = min(timed(detector.model, x) for _ in range(reps)) / args.batch_size * crops
-        t_r50 = min(timed(resnet, x224) for _ in range(reps)) / args.batch_size
-    print(f"model forward per image: {1000 * t_ours:6.1f} ms ({crops} crop(s) of {cfg.crop_size}px); "
-          f"ResNet-50 @224: {1000 * t_r50:6.1f} ms; ratio ours/ResNet-50 = {t_ours / t_r50:.2f}")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        for i in range(args.n):
-            src = images[i % len(images)]
-            os.symlink(src.resolve(), folder / f"{i:06d}{src.suffix.lower()}")
-        marks = {args.n // 4, args.n // 2, args.n}
-        start_rss = rss_mb()
-        t0, seen, failed = time.perf_counter(), 0, 0
-        for v in detector.detect_many(iter_inputs([folder], recursive=False), batch_size=args.batch_size):
-            seen += 1
-            failed += not v.ok
-            if seen in marks:
-                print(f"  after {seen:6d} images: peak RSS {rss_mb():7.0f} MB")
-        dt = time.perf_counter() - t0
-        print(f"folder of {args.n}: {seen} rows ({failed} errors) in {dt:.0f} s = {seen / dt:.1f} images/s; "
-              f"peak RSS {rss_mb():.0f} MB (before the run {start_rss:.0f} MB)")
+    decode_resize(images[:16])  # warm-up: imports, allocator, thread pools, the session's first run
+    full(images[:16])
+    print_stages(stage_table(images, detector))
+    base = rate(decode_resize, images)
+    whole = rate(full, images)
+    print(f"\ndecode + resize only (baseline): {base:7.1f} images/s")
+    print(f"detect (default path)          : {whole:7.1f} images/s   ratio detect/baseline = {whole / base:.2f} "
+          "(goal >= 0.5)")
+    bare, cold = cold_start(images[0], args.model, args.cold_runs)
+    print(f"\ncold start: python -c pass {bare:.2f} s; sentry-image detect of one image {cold:.2f} s "
+          f"({cold - bare:.2f} s above bare start-up)")
+    if args.n:
+        print()
+        memory_run(detector, images, args.n, args.batch_size)
 
 
 if __name__ == "__main__":

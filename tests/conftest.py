@@ -1,7 +1,8 @@
-"""Shared fixtures: tiny generated images in temporary folders (no shared data needed).
+"""Shared fixtures: tiny generated images in temporary folders and a tiny checkpoint (no shared data needed).
 
-Plain helpers live in ``imagegen.py``: a test imports them from there, never from a conftest (sub-folders
-have conftests of their own, and ``import conftest`` would pick whichever comes first on ``sys.path``).
+Plain helpers live in :mod:`tests.helpers`: a test imports them from there (``from tests.helpers.builders import
+tiny_checkpoint``), never from a conftest. This module must import without torch (a core-only run loads it), so
+torch-side helpers are imported inside the fixtures that need them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,22 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from imagegen import gradient
+from tests.helpers.imagegen import gradient
+
+CORE_MARK = "pytest.mark.core"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under ``-m core`` (the run on the core install, without torch) do not even import a test file, or a folder,
+    that marks nothing ``core``: importing it could need a package the core install does not have. Files that do
+    mark tests ``core`` must import without torch; the marker then selects their tests."""
+    if config.getoption("markexpr") != "core":
+        return None
+    if collection_path.is_dir():
+        return not any(CORE_MARK in p.read_text() for p in collection_path.rglob("test_*.py"))
+    if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return CORE_MARK not in collection_path.read_text()
+    return None
 
 
 @pytest.fixture
@@ -54,3 +70,11 @@ def shared_tmp() -> Iterator[Path]:
         if sub.is_dir() and not sub.is_symlink():
             sub.chmod(0o755)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real ``test_tiny_cnn`` checkpoint folder (torch weights only, deterministic), shared read-only."""
+    from tests.helpers.builders import tiny_checkpoint  # torch: only where a test asks for a checkpoint
+
+    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")

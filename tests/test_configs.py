@@ -15,16 +15,18 @@ import pytest
 import yaml
 from PIL import Image
 
+from sentry_image.config import ConfigError, build
 from sentry_image.evaluate.suites import BUILTIN, load_benchmark, load_suite
-from sentry_image.models.registry import create_detector, get_entry, list_detectors
-from sentry_image.train.config import ConfigError, ModelConfig, _build, load_config, save_config
+from sentry_image.models.families import create_detector, get_entry, list_detectors
+from sentry_image.models.runtime import logits_for_images
+from sentry_image.train.config import ModelConfig, load_config, save_config
+from tests.helpers.paths import CONFIGS as CONFIG_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+CONFIGS = sorted(CONFIG_ROOT.rglob("*.yaml"))
 
 
 def _id(path: Path) -> str:
-    return path.relative_to(ROOT / "configs").as_posix()
+    return path.relative_to(CONFIG_ROOT).as_posix()
 
 
 def _photo() -> Image.Image:
@@ -38,8 +40,7 @@ def _photo() -> Image.Image:
 
 def test_every_config_folder_is_known_and_populated() -> None:
     kinds = {p.parent.name for p in CONFIGS}
-    assert kinds <= {"train", "detectors", "benchmarks"}, kinds
-    assert {"train", "detectors", "benchmarks"} <= kinds
+    assert kinds == {"train", "detectors", "suites", "benchmarks", "comparisons"}, kinds  # one schema per folder
 
 
 def _check_train(path: Path) -> None:
@@ -50,31 +51,33 @@ def _check_train(path: Path) -> None:
 
 
 def _check_detector(path: Path) -> None:
-    section = _build(ModelConfig, yaml.safe_load(path.read_text()), "model.")
+    section = build(ModelConfig, yaml.safe_load(path.read_text()), "model.")
     assert path.stem == section.name, "a detector config is named after its registry entry"
     factory = get_entry(section.name).factory  # KeyError names an unregistered detector
     inspect.signature(factory).bind(**section.args)  # TypeError: an argument the factory does not take
     assert section.pretrained in (None, "hub", "package"), "shipped configs must not name a local weights file"
     if section.name.startswith("test_"):  # tiny: build it and run a forward pass
         model = create_detector(section.name, **section.args).eval()
-        logits = model.logits_for_images([_photo()])
-        assert logits.shape == (1,) and bool(logits.isfinite().all())
+        logits = logits_for_images(model, [_photo()])
+        assert logits.shape == (1,) and bool(np.isfinite(logits).all())
+
+
+def _check_comparison(path: Path) -> None:
+    from sentry_image.train.compare import load_compare_config
+
+    cfg = load_compare_config(path)  # also loads each detector's training config
+    load_suite(cfg.suite)
+
+
+def _check_suite(path: Path) -> None:
+    suite = load_suite(path)
+    image = _photo()
+    for condition in suite.conditions:
+        out = condition(image)
+        assert out.mode == "RGB" and min(out.size) > 0, condition.name
 
 
 def _check_benchmark(path: Path) -> None:
-    data = yaml.safe_load(path.read_text())
-    if "detectors" in data:  # a comparison of several detectors (python -m sentry_image.train.compare)
-        compare = pytest.importorskip("sentry_image.train.compare")
-        cfg = compare.load_compare_config(path)  # also loads each detector's training config
-        load_suite(cfg.suite)
-        return
-    if "conditions" in data:  # a suite
-        suite = load_suite(path)
-        image = _photo()
-        for condition in suite.conditions:
-            out = condition(image)
-            assert out.mode == "RGB" and min(out.size) > 0, condition.name
-        return
     bench = load_benchmark(path)
     load_suite(bench.suite)
     if bench.subsets:
@@ -85,18 +88,20 @@ def _check_benchmark(path: Path) -> None:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=_id)
 def test_every_shipped_config_loads(path: Path) -> None:
-    {"train": _check_train, "detectors": _check_detector, "benchmarks": _check_benchmark}[path.parent.name](path)
+    checks = {"train": _check_train, "detectors": _check_detector, "suites": _check_suite,
+              "benchmarks": _check_benchmark, "comparisons": _check_comparison}
+    checks[path.parent.name](path)
 
 
 def test_every_trainable_family_has_a_detector_config() -> None:
-    shipped = {p.stem for p in (ROOT / "configs" / "detectors").glob("*.yaml")}
+    shipped = {p.stem for p in (CONFIG_ROOT / "detectors").glob("*.yaml")}
     wanted = {"cnnspot_resnet50", "npr_resnet", "clip_probe_vitl14", "clip_probe_vitb16", "timm_vit_b16", "timm_swin_t",
               "timm_convnext_t", "efficientnet_lite2_probe", "test_tiny_cnn"}
     assert wanted <= shipped
 
 
 def test_shipped_robustness_suite_file_matches_the_builtin() -> None:
-    assert load_suite(ROOT / "configs" / "benchmarks" / "robustness.yaml").params() == BUILTIN["robustness"].params()
+    assert load_suite(CONFIG_ROOT / "suites" / "robustness.yaml").params() == BUILTIN["robustness"].params()
 
 
 def test_train_config_expands_a_detector_reference_and_saves_it_expanded(tmp_path: Path) -> None:

@@ -1,11 +1,11 @@
 """The import graph of ``sentry_image`` points one way and has no cycle.
 
 Layers, lowest first: ``types``, ``config`` < ``imaging`` < ``data``, ``provenance`` < ``models`` < ``detect``,
-``evaluate`` < ``train``, ``scale`` < ``serve`` < ``cli`` (the ``serve`` command). A module may import its own package and any lower layer;
-never a higher one, never a sibling package of its own layer (``evaluate`` never imports ``train``, ``data`` never
-imports ``models``, nothing imports ``serve`` or ``cli``). Every import counts, including those inside functions
-(they run when the function does); only ``if TYPE_CHECKING:`` blocks are left out. The graph is read from the
-source with ``ast``, so nothing is imported and a lazy import cannot hide.
+``evaluate`` < ``train``, ``scale`` < ``serve`` < ``cli`` (the ``serve`` command). A module may import its own
+package and any lower layer; never a higher one, never a sibling package of its own layer (``evaluate`` never
+imports ``train``, ``data`` never imports ``models``, nothing imports ``serve`` or ``cli``). Every import counts,
+including those inside functions (they run when the function does); only ``if TYPE_CHECKING:`` blocks are left
+out. The graph is read from the source with ``ast``, so nothing is imported and a lazy import cannot hide.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import ast
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "sentry_image"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sentry_image.inputs import is_image_name
+from sentry_image.imaging.inputs import is_image_name
+from tests.helpers.paths import SHARED
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data not found at {SHARED}")
 
 
@@ -23,6 +24,9 @@ def test_detect_recursive_jsonl_gives_one_valid_row_per_file() -> None:
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     files = sorted(str(p) for p in SHARED.rglob("*") if p.is_file() and is_image_name(p.name))
     assert sorted(r["path"] for r in rows) == files
+    with (SHARED / "manifest.csv").open(newline="") as f:  # the count comes from the data, never a constant
+        labelled = {str(SHARED / r["path"]) for r in csv.DictReader(f)}
+    assert labelled and labelled <= {r["path"] for r in rows}  # every labelled image got its row
     for r in rows:
         assert r["error"] is None, r
         if r["ai_probability"] is None:  # too small for the model (1x1 crops): provenance alone decided

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+from tests.helpers.paths import ROOT
+
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
 
 
 def _bash_blocks(text: str) -> list[str]:

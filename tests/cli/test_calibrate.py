@@ -1,4 +1,7 @@
-"""``sentry-image calibrate``: a recalibrated copy of a checkpoint, and exit 2 without a traceback on bad input."""
+"""``sentry-image calibrate``: a recalibrated copy of a checkpoint, and exit 2 without a traceback on bad input.
+
+The library behind it (:func:`sentry_image.evaluate.recalibrate.recalibrate`) is tested in
+``tests/evaluate/test_recalibrate.py``; here the command's options, output and exit codes."""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from builders import tiny_checkpoint, write_image
 from sentry_image import load_detector
 from sentry_image.cli import app
+from tests.helpers.builders import tiny_checkpoint, write_image
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,20 @@ def test_calibrate_writes_a_recalibrated_copy(ckpt: Path, tmp_path: Path) -> Non
     reals = sorted((data / "real").rglob("*.png"))
     p_real = np.array([v.ai_probability for v in detector.detect_many(reals)])
     assert (p_real >= detector.threshold).mean() <= 0.125
+
+
+def test_backend_option_scores_on_either_runtime_alike(ckpt: Path, tmp_path: Path) -> None:
+    data = _folder(tmp_path / "data", 6, 6)
+    configs = {}
+    for backend in ("torch", "onnx"):
+        out = tmp_path / backend
+        result = CliRunner().invoke(app, ["calibrate", "--model", str(ckpt), "--data", str(data), "--out", str(out),
+                                          "--backend", backend])
+        assert result.exit_code == 0, result.output
+        assert "threshold" in result.output and str(out) in result.output
+        configs[backend] = json.loads((out / "config.json").read_text())["calibration"]
+    assert configs["onnx"]["threshold"] == pytest.approx(configs["torch"]["threshold"], abs=1e-3)
+    assert configs["onnx"]["temperature"] == pytest.approx(configs["torch"]["temperature"], abs=1e-3)
 
 
 @pytest.mark.parametrize("case", ["missing model", "one class", "missing data", "out not empty"])

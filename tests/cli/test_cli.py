@@ -5,24 +5,37 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from builders import tiny_checkpoint, write_image
-from sentry_image.cli import CSV_FIELDS
+from sentry_image import __version__
+from sentry_image.cli.detect import CSV_FIELDS
+from sentry_image.models.checkpoint import model_config
+from tests.helpers.builders import tiny_checkpoint, write_image
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path | None = None, columns: int | None = None) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-c", "from sentry_image.cli import main; main()", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
+    env = None if columns is None else {**os.environ, "COLUMNS": str(columns)}  # rich folds tables to the width
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_checkpoint(tmp_path_factory.mktemp("cli") / "tiny")
+# detect's CLI runs on the shipped default (onnxruntime: the core install, where CI runs it first) and on a tiny torch
+# checkpoint (the torch backend).
+@pytest.fixture(scope="module", params=[pytest.param("default", marks=pytest.mark.core), "tiny"])
+def ckpt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "default":
+        return "default"
+    return str(tiny_checkpoint(tmp_path_factory.mktemp("cli") / "tiny"))
+
+
+def model_id(ref: str) -> str:
+    config = model_config(ref)
+    return f"{config['name']}@{config['version']}"
 
 
 @pytest.fixture(scope="module")
@@ -35,25 +48,25 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_jsonl_streams_one_valid_row_per_image(ckpt: Path, folder: Path) -> None:
+def test_jsonl_streams_one_valid_row_per_image(ckpt: str, folder: Path) -> None:
     res = run("detect", str(folder), "--recursive", "--format", "jsonl", "--model", str(ckpt))
     assert res.returncode == 0, res.stderr
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     assert sorted(Path(r["path"]).name for r in rows) == ["a.png", "b.jpg", "c.webp"]
     for r in rows:
         assert r["error"] is None and 0.0 <= r["ai_probability"] <= 1.0
-        assert r["verdict"] in {"ai-generated", "real", "uncertain"} and r["model"] == "tiny@t1"
+        assert r["verdict"] in {"ai-generated", "real", "uncertain"} and r["model"] == model_id(ckpt)
     assert "Traceback" not in res.stderr
 
 
-def test_non_recursive_skips_subfolders_and_json_is_one_array(ckpt: Path, folder: Path) -> None:
+def test_non_recursive_skips_subfolders_and_json_is_one_array(ckpt: str, folder: Path) -> None:
     res = run("detect", str(folder), "--format", "json", "--model", str(ckpt))
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
     assert sorted(Path(r["path"]).name for r in rows) == ["a.png", "b.jpg"]
 
 
-def test_csv_has_header_and_columns(ckpt: Path, folder: Path) -> None:
+def test_csv_has_header_and_columns(ckpt: str, folder: Path) -> None:
     res = run("detect", str(folder / "a.png"), "--format", "csv", "--model", str(ckpt), "--threshold", "0.0")
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
@@ -61,7 +74,7 @@ def test_csv_has_header_and_columns(ckpt: Path, folder: Path) -> None:
     assert rows[0]["verdict"] == "ai-generated" and rows[0]["threshold"] == "0.0"
 
 
-def test_failures_give_exit_1_error_rows_and_no_traceback(ckpt: Path, folder: Path, tmp_path: Path) -> None:
+def test_failures_give_exit_1_error_rows_and_no_traceback(ckpt: str, folder: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_text("hello")
     res = run("detect", str(folder / "a.png"), str(bad), str(tmp_path / "missing.png"), "--format", "jsonl",
@@ -75,13 +88,14 @@ def test_failures_give_exit_1_error_rows_and_no_traceback(ckpt: Path, folder: Pa
     assert "Traceback" not in res.stderr
 
 
-def test_table_output_names_files_and_verdicts(ckpt: Path, folder: Path) -> None:
+def test_table_output_names_files_and_verdicts(ckpt: str, folder: Path) -> None:
     res = run("detect", str(folder), "--model", str(ckpt))
     assert res.returncode == 0, res.stderr
     assert "a.png" in res.stdout and "b.jpg" in res.stdout
     assert any(v in res.stdout for v in ("ai-generated", "real", "uncertain"))
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("args", [["detect", "x.png", "--model", "/no/such/model"],
                                   ["detect", "x.png", "--format", "xml"],
                                   ["detect", "x.png", "--batch-size", "0"],
@@ -92,7 +106,7 @@ def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
     assert "Traceback" not in res.stderr
 
 
-def test_empty_folder_is_a_usage_error(ckpt: Path, tmp_path: Path) -> None:
+def test_empty_folder_is_a_usage_error(ckpt: str, tmp_path: Path) -> None:
     res = run("detect", str(tmp_path), "--model", str(ckpt))
     assert res.returncode == 2 and "no images found" in res.stderr
 
@@ -104,7 +118,63 @@ def test_models_lists_registry_as_json() -> None:
     assert "test_tiny_cnn" in {a["name"] for a in data["architectures"]}
 
 
-def test_piped_table_never_folds_long_file_names(ckpt: Path, tmp_path: Path) -> None:
+def test_models_json_shows_the_recorded_metrics_per_split() -> None:
+    res = run("models", "--json")
+    assert res.returncode == 0, res.stderr
+    default = {c["name"]: c for c in json.loads(res.stdout)["checkpoints"]}["default"]
+    config = model_config("default")
+    assert default["model"] == f"{config['name']}@{config['version']}" == "sentry-default@1"
+    metrics = default["metrics"]
+    # one entry per recorded split, named as the checkpoint names it; no guessed "test"/"auc" keys at the top
+    assert metrics and set(metrics) <= {"test_split", "calibration_split"}
+    assert not {"auc", "test", "source_held_out"} & set(metrics)
+    for split, values in metrics.items():
+        assert values == config["metrics"][split]
+        assert values["n"] > 0 and 0.0 <= values["auc"] <= 1.0
+    table = run("models", columns=250)
+    assert table.returncode == 0, table.stderr
+    calibration = metrics["calibration_split"]
+    assert f"calibration: AUC {calibration['auc']:.3f}, n={calibration['n']}" in table.stdout
+
+
+@pytest.mark.core
+def test_version_prints_the_package_version() -> None:
+    res = run("--version")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"sentry-image {__version__}"
+    assert __version__ != "0.1.0"  # read from the package, not a stale copy (pyproject's version is dynamic)
+
+
+def test_compare_help_exits_0_and_names_its_options() -> None:
+    res = run("compare", "--help", columns=200)
+    assert res.returncode == 0, res.stderr
+    assert "config" in res.stdout.lower() and "--skip-trained" in res.stdout
+    missing = run("compare", "/no/such/comparison.yaml")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+@pytest.mark.core
+def test_python_dash_m_runs_the_same_cli() -> None:
+    res = subprocess.run([sys.executable, "-m", "sentry_image.cli", "--version"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == f"sentry-image {__version__}"
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_detect_backend_option_reaches_the_detector(tiny_ckpt: Path, folder: Path, backend: str) -> None:
+    rows = {}
+    for choice in ("auto", backend):
+        res = run("detect", str(folder / "a.png"), "--format", "jsonl", "--no-provenance", "--model", str(tiny_ckpt),
+                  "--backend", choice)
+        assert res.returncode == 0, res.stderr
+        rows[choice] = json.loads(res.stdout.splitlines()[0])
+    # a folder with torch weights only: auto runs torch; onnx exports in memory and agrees within the README's 1e-4
+    assert abs(rows["auto"]["ai_probability"] - rows[backend]["ai_probability"]) < 1e-4
+    bad = run("detect", str(folder / "a.png"), "--model", str(tiny_ckpt), "--backend", "tensorrt")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_piped_table_never_folds_long_file_names(ckpt: str, tmp_path: Path) -> None:
     deep = tmp_path / ("a-rather-long-folder-name-" * 4) / ("and-another-one-" * 4)
     image = write_image(deep / "long-file-name-that-must-stay-whole.png")
     res = run("detect", str(image), "--model", str(ckpt))

@@ -9,9 +9,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from data_helpers import make_tar_gz, noise_bytes, split_parts
 
 from sentry_image.data.archive import ArchiveError, extract, extract_parts, find_parts
+from tests.helpers.data_helpers import make_tar_gz, noise_bytes, split_parts
 
 MEMBERS = {f"sub/dir{i % 2}/{i:03d}.png": noise_bytes(i) for i in range(6)}
 

@@ -7,21 +7,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from data_helpers import noise_bytes
 from typer.testing import CliRunner
 
-from sentry_image.cli_data import data_app
+from sentry_image.cli.data import data_app
 from sentry_image.data.datasets import ManifestDataset, ShardDataset
 from sentry_image.data.degrade import jpeg
 from sentry_image.data.gallery import build_gallery
 from sentry_image.data.manifest import read_manifest
+from sentry_image.data.preprocess import PreprocessConfig
 from sentry_image.data.scan import LabelSpecError, match_path, parse_label_spec, save_manifest, scan_folder
 from sentry_image.data.shard import ShardError, write_shards
 from sentry_image.data.verify import verify_manifest
-from sentry_image.models.base import PreprocessConfig
 from sentry_image.types import Label
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+from tests.helpers.data_helpers import noise_bytes
+from tests.helpers.paths import SHARED
 
 
 def _folder(tmp_path: Path) -> Path:

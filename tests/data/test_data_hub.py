@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from data_helpers import COMMIT, HubServer, MiniDataset
 from typer.testing import CliRunner
 
-from sentry_image.cli_data import data_app
+from sentry_image.cli.data import data_app
 from sentry_image.data.hub import FetchError, fetch
 from sentry_image.data.subsets import select_subsets
+from tests.helpers.data_helpers import COMMIT, HubServer, MiniDataset
 
 VAL2 = ["IF-CC95K", "Midjourneyv5-5K"]
 

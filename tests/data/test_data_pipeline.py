@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from data_helpers import HubServer, MiniDataset, noise_bytes
 from PIL import Image
 from typer.testing import CliRunner
 
-from sentry_image.cli_data import data_app
-from sentry_image.data.datasets import ManifestDataset, ShardDataset, read_shard
+from sentry_image.cli.data import data_app
+from sentry_image.data.datasets import ManifestDataset, ShardDataset
 from sentry_image.data.manifest import read_manifest
-from sentry_image.models.base import PreprocessConfig
+from sentry_image.data.preprocess import PreprocessConfig
+from sentry_image.data.shard import read_shard
+from tests.helpers.data_helpers import HubServer, MiniDataset, noise_bytes
 
 runner = CliRunner()
 SUBSETS = ["IF-CC95K", "Midjourneyv5-5K", "SDv15-CC30K"]

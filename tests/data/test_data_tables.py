@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from data_helpers import SPECS
 from typer.testing import CliRunner
 
-from sentry_image.cli_data import data_app
+from sentry_image.cli.data import data_app
 from sentry_image.data.metadata import MetadataError, normalise_path, read_metadata_csv
 from sentry_image.data.subsets import SUBSETS, UnknownSubsetError, get_subset, select_subsets
 from sentry_image.types import Label
+from tests.helpers.data_helpers import SPECS
 
 TRAIN = {"IFv1-CC1M", "SDv15R-CC1M", "stylegan3-80K"}
 VAL = {"IF-CC95K", "Midjourneyv5-5K", "SDv15-CC30K", "SDv21-CC15K", "cogview2-22K", "stylegan3-60K"}

@@ -10,6 +10,8 @@ from PIL import Image
 
 from sentry_image.data import degrade
 
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
+
 
 def _image(w: int = 96, h: int = 64) -> Image.Image:
     rng = np.random.default_rng(0)
@@ -55,3 +57,25 @@ def test_augment_is_deterministic_given_rng() -> None:
     a = degrade.augment(img, random.Random(5))
     b = degrade.augment(img, random.Random(5))
     assert a.size == b.size and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_augment_takes_the_training_config_directly() -> None:
+    from sentry_image.train.config import load_config
+
+    img = _image(300, 200)
+    cfg = load_config(None, ["augment.p_jpeg=1.0", "augment.jpeg_quality=[20, 20]", "augment.p_resize=0",
+                             "augment.p_blur=0", "augment.p_noise=0"]).augment
+    assert isinstance(cfg, degrade.AugmentConfig)
+    out = degrade.augment(img, random.Random(0), cfg)
+    assert np.array_equal(np.asarray(out), np.asarray(degrade.jpeg(img, 20)))  # exactly the one JPEG asked for
+
+
+def test_disabled_augment_returns_the_pixels_unchanged_and_defaults_are_trains() -> None:
+    img = _image(120, 80).convert("L")
+    out = degrade.augment(img, random.Random(3), degrade.AugmentConfig(enabled=False))
+    assert out.mode == "RGB" and np.array_equal(np.asarray(out), np.asarray(img.convert("RGB")))
+    cfg = degrade.AugmentConfig()
+    assert (cfg.enabled, cfg.p_jpeg, cfg.jpeg_quality, cfg.p_resize, cfg.scale) == (True, 0.5, [60, 100], 0.3,
+                                                                                    [0.5, 1.0])
+    assert (cfg.p_blur, cfg.blur_sigma, cfg.p_noise, cfg.hflip, cfg.views) == (0.1, [0.3, 1.5], 0.0, True, 4)
+    assert degrade.AugmentConfig().jpeg_quality is not cfg.jpeg_quality  # list defaults are not shared

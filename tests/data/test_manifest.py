@@ -9,6 +9,8 @@ import pytest
 from sentry_image.data.manifest import ManifestError, read_manifest, rows_hash
 from sentry_image.types import Label
 
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
+
 HEADER = "path,label,generator,family,source,sha256\n"
 
 

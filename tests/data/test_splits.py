@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from sentry_image.data.manifest import ManifestRow
-from sentry_image.data.splits import Split, split_by_group
+from sentry_image.data.splits import Split, make_splits, split_by_group
 from sentry_image.types import Label
+
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
 
 
 def _rows(n_groups: int = 12, per_group: int = 5) -> list[ManifestRow]:
@@ -51,3 +53,16 @@ def test_custom_key_and_fractions() -> None:
         split_by_group(rows, fractions={"train": 0.5, "test": 0.6})
     with pytest.raises(ValueError, match="unknown split role"):
         Split("validation", (), ())
+
+
+def test_make_splits_takes_train_calibration_test_shares_and_drops_empty_roles() -> None:
+    rows = _rows()
+    three = make_splits(rows, [0.6, 0.2, 0.2], 0)
+    assert list(three) == ["train", "calibration", "test"]
+    assert {k: v.groups for k, v in three.items()} == {
+        k: v.groups for k, v in split_by_group(rows, fractions={"train": 0.6, "calibration": 0.2, "test": 0.2},
+                                               seed=0).items()}
+    two = make_splits(rows, [0.8, 0.2, 0.0], 0)  # no test share: no test split at all, not an empty one
+    assert set(two) == {"train", "calibration"} and sum(len(v) for v in two.values()) == len(rows)
+    with pytest.raises(ValueError, match="three shares"):
+        make_splits(rows, [0.5, 0.5], 0)

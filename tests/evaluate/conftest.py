@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-# the generated-data helper lives beside the training tests; import it by path rather than copy it
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
-from trainhelpers import write_manifest
+from tests.helpers.train import write_manifest
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from builders import noise_image, write_image
 from sentry_image import load_detector
-from sentry_image.models import Calibration, create_detector, load_checkpoint, save_checkpoint
-from sentry_image.models.base import IsotonicKnots
+from sentry_image.models import create_detector, save_checkpoint
+from sentry_image.models.calibration import Calibration, IsotonicKnots
+from sentry_image.models.checkpoint import CheckpointError, load_torch
+from sentry_image.models.runtime import logits_for_images
+from tests.helpers.builders import noise_image, write_image
 
 # the calibration entry exactly as config.json files have been written before isotonic calibration existed
 OLD_ENTRY: dict[str, Any] = {"temperature": 1.7, "bias": -0.4, "threshold": 0.62, "uncertain_band": [0.47, 0.77],
@@ -37,6 +39,10 @@ def test_isotonic_entry_round_trips_and_interpolates() -> None:
     cal = Calibration.from_dict(OLD_ENTRY | {"isotonic": KNOTS})
     got = cal.probability(torch.tensor([-9.0, -1.25, -0.25, 0.75, 9.0]))
     np.testing.assert_allclose(got, [0.1, 0.2, 0.3, 0.55, 0.8], atol=1e-12)  # temperature and bias are ignored
+    # any array-like: a list, a float32 array, a scalar
+    np.testing.assert_array_equal(cal.probability([-9.0, 0.75]), got[[0, 3]])
+    np.testing.assert_allclose(cal.probability(np.float32([-1.25])), [0.2], atol=1e-7)
+    assert cal.probability(0.75).shape == () and float(cal.probability(0.75)) == pytest.approx(0.55)
     again = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
     assert again == cal and again.to_dict()["isotonic"] == KNOTS
 
@@ -62,7 +68,7 @@ def test_malformed_knots_are_refused_with_the_problem_named(knots: Any, message:
 def _checkpoint(folder: Path) -> tuple[Path, Calibration]:
     torch.manual_seed(0)
     model = create_detector("test_tiny_cnn", width=4, crop_size=32)
-    logits = model.logits_for_images([noise_image(seed=s) for s in range(4)]).numpy()
+    logits = logits_for_images(model, [noise_image(seed=s) for s in range(4)])
     # knots spanning the tiny model's logits, so that detection lands on ramps and not only on the clipped ends
     x = np.linspace(logits.min() - 0.01, logits.max() + 0.01, 5)
     cal = Calibration(threshold=0.4, uncertain_band=(0.3, 0.5), method="isotonic (test)",
@@ -72,11 +78,11 @@ def _checkpoint(folder: Path) -> tuple[Path, Calibration]:
 
 def test_checkpoint_and_detector_apply_the_stored_knots(tmp_path: Path) -> None:
     ckpt, cal = _checkpoint(tmp_path / "ckpt")
-    net, loaded, config = load_checkpoint(ckpt)
+    net, loaded, config = load_torch(ckpt)
     assert loaded == cal and config["calibration"]["isotonic"]["y"] == [0.05, 0.2, 0.35, 0.35, 0.9]
     images = [write_image(tmp_path / f"i{s}.png", seed=s) for s in range(4)]
     verdicts = list(load_detector(ckpt, provenance=False).detect_many(images))
-    logits = net.logits_for_images([Image.open(p).convert("RGB") for p in images]).numpy()
+    logits = logits_for_images(net, [Image.open(p).convert("RGB") for p in images])
     want = np.interp(logits, cal.isotonic.x, cal.isotonic.y)  # type: ignore[union-attr]
     np.testing.assert_allclose([v.ai_probability for v in verdicts], want, atol=1e-6)
     assert len({round(v.ai_probability or 0, 6) for v in verdicts}) > 1  # not all clipped to one end
@@ -87,17 +93,18 @@ def test_malformed_knots_in_config_json_stop_loading(tmp_path: Path) -> None:
     config = json.loads((ckpt / "config.json").read_text())
     config["calibration"]["isotonic"]["y"] = [0.9, 0.2, 0.35, 0.35, 0.9]
     (ckpt / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="y must be non-decreasing"):
-        load_checkpoint(ckpt)
+    with pytest.raises(CheckpointError, match="y must be non-decreasing"):
+        load_torch(ckpt)
+    with pytest.raises(CheckpointError, match="y must be non-decreasing"):
+        load_detector(ckpt, backend="onnx")  # the onnx backend reads the same config.json
 
 
 def test_onnx_runner_applies_the_same_knots(tmp_path: Path) -> None:
-    pytest.importorskip("onnxruntime")
-    from sentry_image.scale.onnx_export import export_onnx
+    from sentry_image.models.export import export_onnx
 
     ckpt, cal = _checkpoint(tmp_path / "ckpt")
     report = export_onnx(ckpt, tmp_path / "m.onnx")
-    assert report.max_prob_diff < 1e-4
+    assert report.max_prob_diff is not None and report.max_prob_diff < 1e-4
     onnx_detector = load_detector(report.path, backend="onnx", provenance=False)
     assert onnx_detector.calibration == cal
     images = [write_image(tmp_path / f"i{s}.png", seed=s) for s in range(4)]

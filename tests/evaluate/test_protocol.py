@@ -12,8 +12,11 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from typer.testing import CliRunner
 
 from sentry_image.cli import app
+from sentry_image.evaluate import report as report_module
 from sentry_image.evaluate.protocol import CONDITIONS, SUITES, evaluate_checkpoint, subset_masks
 from sentry_image.evaluate.report import leaderboard_rows, read_report, write_leaderboard, write_report
+from sentry_image.evaluate.tables import to_markdown
+from sentry_image.models.checkpoint import CheckpointError
 
 
 def test_subsets_pair_each_ai_subset_with_every_real_image() -> None:
@@ -69,6 +72,22 @@ def test_report_files_round_trip_and_html_is_self_contained(eval_data: tuple[Pat
     assert f"{report.results['clean']['all']['auc']:.3f}" in (tmp_path / "report.md").read_text()
 
 
+def test_without_matplotlib_the_report_keeps_its_tables(eval_data: tuple[Path, Path], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    def no_matplotlib(report: object, out: Path) -> list[Path]:
+        raise ImportError("No module named 'matplotlib'", name="matplotlib")
+
+    monkeypatch.setattr(report_module, "plot_figures", no_matplotlib)  # the core install has no plotting library
+    manifest, ckpt = eval_data
+    report = evaluate_checkpoint(ckpt, manifest, suite="clean")
+    names = {p.name for p in report_module.write_report(report, tmp_path)}
+    assert names == {"report.json", "report.md", "report.html"}
+    assert "data:image/png" not in (tmp_path / "report.html").read_text()
+    assert to_markdown(report) == (tmp_path / "report.md").read_text()
+    assert "sentry-image[report]" in caplog.text
+
+
 def test_eval_and_leaderboard_commands(eval_data: tuple[Path, Path], tmp_path: Path) -> None:
     manifest, ckpt = eval_data
     runner = CliRunner()
@@ -94,10 +113,14 @@ def test_eval_and_leaderboard_commands(eval_data: tuple[Path, Path], tmp_path: P
 
 def test_onnx_backend_gives_the_same_report_as_torch(eval_data: tuple[Path, Path]) -> None:
     manifest, ckpt = eval_data
-    torch_report = evaluate_checkpoint(ckpt, manifest, suite="clean")
+    torch_report = evaluate_checkpoint(ckpt, manifest, suite="clean", backend="torch")
     onnx_report = evaluate_checkpoint(ckpt, manifest, suite="clean", backend="onnx")
+    auto_report = evaluate_checkpoint(ckpt, manifest, suite="clean")  # training wrote model.onnx: auto runs it
+    assert torch_report.throughput["backend"] == "torch" and "torch_threads" not in torch_report.throughput
+    assert onnx_report.throughput["backend"] == auto_report.throughput["backend"] == "onnx"
+    assert auto_report.predictions["p"] == onnx_report.predictions["p"]
     assert onnx_report.num_parameters == torch_report.num_parameters
     assert np.asarray(onnx_report.predictions["p"]["clean"]) == pytest.approx(
         np.asarray(torch_report.predictions["p"]["clean"]), abs=1e-4)
-    with pytest.raises(ValueError, match="unknown backend"):
+    with pytest.raises(CheckpointError, match="unknown backend"):
         evaluate_checkpoint(ckpt, manifest, suite="clean", backend="tensorrt")

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from sentry_image.cli import app
 from sentry_image.evaluate.protocol import CONDITIONS, evaluate_checkpoint
-from sentry_image.evaluate.report import metric_table, read_report, write_report
+from sentry_image.evaluate.report import read_report, write_report
 from sentry_image.evaluate.suites import BUILTIN, load_benchmark, load_suite, make_condition
+from sentry_image.evaluate.tables import metric_table
 from sentry_image.train.config import ConfigError
 
 SUBSETS = ("SDv15-CC30K", "stylegan3-60K")

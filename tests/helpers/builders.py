@@ -1,4 +1,7 @@
-"""Test helpers that build real files: tiny checkpoints and generated images (no shared data needed)."""
+"""Test helpers that build real files: tiny checkpoints and generated images (no shared data needed).
+
+Importing this module needs no torch (the image helpers serve core-only tests); :func:`tiny_checkpoint` imports it.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sentry_image.models import Calibration, create_detector, save_checkpoint
+from sentry_image.models.calibration import Calibration
 
 
 def tiny_checkpoint(folder: Path, *, threshold: float = 0.5, band: tuple[float, float] = (0.4, 0.6),
                     seed: int = 0) -> Path:
     """A real checkpoint folder of the ``test_tiny_cnn`` detector with deterministic random weights."""
     import torch
+
+    from sentry_image.models import create_detector, save_checkpoint
 
     torch.manual_seed(seed)
     model = create_detector("test_tiny_cnn", width=4, crop_size=32)

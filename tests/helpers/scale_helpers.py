@@ -1,4 +1,4 @@
-"""Helpers of the scale tests (imported by name: test folders are not packages)."""
+"""Helpers of the scale tests: generated image folders and the rows of a score-batch output."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 
-from builders import write_image
+from tests.helpers.builders import write_image
 
 
 def image_folder(folder: Path, n: int, *, size: tuple[int, int] = (48, 40), broken: int = 0) -> list[Path]:

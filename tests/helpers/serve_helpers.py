@@ -22,8 +22,8 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from builders import image_bytes, noise_image
 from sentry_image.serve.questionnaire import CATEGORIES
+from tests.helpers.builders import image_bytes, noise_image
 
 ADMIN = "test-admin-token-123"
 AI_GENERATORS = ("sdxl", "midjourney-v6")

@@ -6,7 +6,6 @@ import contextlib
 import os
 import pickle
 import struct
-import time
 import warnings
 import zlib
 from pathlib import Path
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
-from imagegen import encode, gradient, run_unprivileged
 from sentry_image.imaging import (
     MIN_MODEL_SIDE,
     ImageError,
@@ -25,6 +23,9 @@ from sentry_image.imaging import (
     load_image,
     read_image_bytes,
 )
+from tests.helpers.imagegen import encode, gradient, run_unprivileged
+
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
 
 
 def png_with_header(width: int, height: int) -> bytes:
@@ -93,15 +94,15 @@ def test_pillow_readable_but_refused_format():
     assert code_of(encode(gradient((16, 16)), "ICO")) == "unsupported_format"
 
 
-def test_decompression_bomb_is_fast_and_never_decodes(monkeypatch):
+def test_decompression_bomb_is_refused_from_its_header_and_never_decodes(monkeypatch):
+    # no timing bound (a loaded machine makes any flaky): that no pixel is ever loaded is what keeps it fast
     decoded = []
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self))
-    start = time.perf_counter()
     assert code_of(png_with_header(50_000, 50_000)) == "too_large"  # Pillow's hard limit, inside Image.open
     with pytest.warns(Image.DecompressionBombWarning):  # Pillow's warning zone: ours makes it an error
         assert code_of(png_with_header(10_000, 10_000)) == "too_large"
     assert code_of(png_with_header(2_000, 2_000), max_pixels=1_000_000) == "too_large"
-    assert time.perf_counter() - start < 1.0 and decoded == []
+    assert decoded == []
 
 
 @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")

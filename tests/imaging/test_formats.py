@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from imagegen import encode, gradient
-from sentry_image._pixels import to_rgb
 from sentry_image.imaging import MIN_MODEL_SIDE, decode_image, load_image
+from sentry_image.imaging._pixels import to_rgb
+from tests.helpers.imagegen import encode, gradient
+from tests.helpers.paths import SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
+
 
 def pixel(data: bytes, xy: tuple[int, int] = (0, 0)) -> tuple[int, ...]:
     decoded = decode_image(data)

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from imagegen import run_unprivileged
 from sentry_image.imaging import ImageError
-from sentry_image.inputs import is_image_name, iter_inputs
+from sentry_image.imaging.inputs import is_image_name, iter_inputs
+from tests.helpers.imagegen import run_unprivileged
+
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
 
 
 def touch(root: Path, *names: str) -> None:

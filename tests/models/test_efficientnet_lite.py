@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from sentry_image.models import create_detector, load_checkpoint, save_checkpoint
+from sentry_image.models import create_detector, save_checkpoint
+from sentry_image.models.checkpoint import load_torch
 from sentry_image.models.efficientnet_lite import LiteDetector
-
-SHIPPED = Path(__file__).resolve().parents[2] / "src" / "sentry_image" / "weights" / "default"
+from sentry_image.models.runtime import logits_for_images
+from tests.helpers.paths import SHIPPED_DEFAULT as SHIPPED
 
 
 def _images() -> list[Image.Image]:
@@ -31,7 +31,7 @@ def test_tiny_forward_shapes_and_feature_count() -> None:
     with torch.inference_mode():
         assert model.features(x).shape == (2, model.num_features)
         assert model(x).shape == (2,)
-    assert model.logits_for_images(_images()).shape == (2,)
+    assert logits_for_images(model, _images()).shape == (2,)
 
 
 def test_tiny_round_trip_keeps_standardisation(tmp_path: Path) -> None:
@@ -40,9 +40,9 @@ def test_tiny_round_trip_keeps_standardisation(tmp_path: Path) -> None:
     assert isinstance(model, LiteDetector)
     model.feat_mean.normal_()  # type: ignore[operator]
     model.feat_std.uniform_(0.5, 2.0)  # type: ignore[operator]
-    before = model.logits_for_images(_images())
-    loaded, _, _ = load_checkpoint(save_checkpoint(model, tmp_path / "c"))
-    assert torch.allclose(loaded.logits_for_images(_images()), before, atol=1e-6)
+    before = logits_for_images(model, _images())
+    loaded, _, _ = load_torch(save_checkpoint(model, tmp_path / "c"))
+    np.testing.assert_allclose(logits_for_images(loaded, _images()), before, atol=1e-6)
 
 
 def test_unknown_variant_is_refused() -> None:
@@ -50,17 +50,16 @@ def test_unknown_variant_is_refused() -> None:
         LiteDetector("lite9")
 
 
-def test_shipped_checkpoint_loads_and_scores_quickly() -> None:
+def test_shipped_checkpoint_loads_on_torch_and_scores() -> None:
     if not (SHIPPED / "config.json").is_file():
         pytest.skip("no shipped checkpoint in this checkout")
-    model, calibration, config = load_checkpoint(SHIPPED)
+    model, calibration, config = load_torch(SHIPPED)
+    assert isinstance(model, LiteDetector) and config["architecture"] == "efficientnet_lite2_probe"
+    # graph and torch weights together (the wheel budget itself is tests/test_core.py's)
     assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 40 * 1024 * 1024
     # trained by train(): the checkpoint records its calibration-split metrics; test metrics are in results/comparison
     assert config["metrics"]["calibration_split"]["auc"] > 0.5 and "training_data_sha256" in config
-    start = time.perf_counter()
-    probs = calibration.probability(model.logits_for_images(_images()))
-    # generous: a guard against a pathological slowdown, not a benchmark (CI machines are shared and noisy)
-    assert time.perf_counter() - start < 30.0
+    probs = calibration.probability(logits_for_images(model, _images()))  # no timing bound: machines are shared
     assert probs.shape == (2,) and ((probs >= 0) & (probs <= 1)).all()
     low, high = calibration.uncertain_band
     assert low <= calibration.threshold <= high

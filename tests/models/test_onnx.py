@@ -1,4 +1,5 @@
-"""ONNX export and the onnxruntime backend: same probabilities as torch, metadata in the file, dynamic batch."""
+"""ONNX export (models.export, models.onnx) and the onnxruntime backend: same probabilities as torch, metadata in
+the file, dynamic batch."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from builders import write_image
 from sentry_image import load_detector
 from sentry_image.cli import app
 from sentry_image.models import Calibration, create_detector, list_detectors, save_checkpoint
-from sentry_image.scale.onnx_export import METADATA_KEY, export_onnx
-from sentry_image.scale.onnx_runtime import load_onnx, make_session
+from sentry_image.models.checkpoint import CheckpointError, load_model
+from sentry_image.models.export import export_onnx
+from sentry_image.models.onnx import METADATA_KEY, OnnxRunner, make_session
+from tests.helpers.builders import write_image
 
 TOLERANCE = 1e-4  # on calibrated probabilities, as promised in the README
 
@@ -38,10 +40,13 @@ def _images(folder: Path) -> list[Path]:
 def test_onnx_probabilities_match_torch_for_every_test_detector(name: str, tmp_path: Path) -> None:
     ckpt = _checkpoint(name, tmp_path / "ckpt")
     report = export_onnx(ckpt, tmp_path / "m.onnx")
-    assert report.max_prob_diff < TOLERANCE
+    assert report.max_prob_diff is not None and report.max_prob_diff < TOLERANCE
     images = _images(tmp_path / "img")
-    torch_rows = [v.to_dict() for v in load_detector(ckpt).detect_many(images, batch_size=3)]
-    onnx_rows = [v.to_dict() for v in load_detector(report.path, backend="onnx").detect_many(images, batch_size=3)]
+    torch_detector = load_detector(ckpt, backend="torch")
+    onnx_detector = load_detector(report.path)  # auto: a lone .onnx file runs on onnxruntime
+    assert (torch_detector.backend, onnx_detector.backend) == ("torch", "onnx")
+    torch_rows = [v.to_dict() for v in torch_detector.detect_many(images, batch_size=3)]
+    onnx_rows = [v.to_dict() for v in onnx_detector.detect_many(images, batch_size=3)]
     for t, o in zip(torch_rows, onnx_rows, strict=True):
         assert t["error"] is None and o["error"] is None
         assert abs(t["ai_probability"] - o["ai_probability"]) < TOLERANCE
@@ -65,17 +70,20 @@ def test_export_records_preprocessing_and_calibration_and_keeps_the_batch_dynami
 
 def test_backend_onnx_exports_a_checkpoint_folder_in_memory(tiny_ckpt: Path, tmp_path: Path) -> None:
     image = write_image(tmp_path / "a.png", size=(64, 64))
-    from_folder = load_detector(tiny_ckpt, backend="onnx").detect(image)
-    from_torch = load_detector(tiny_ckpt).detect(image)
+    in_memory = load_detector(tiny_ckpt, backend="onnx")
+    assert in_memory.backend == "onnx" and isinstance(in_memory.model.runner, OnnxRunner)
+    assert not (tiny_ckpt / "model.onnx").exists()  # exported in memory: the folder is left as it was
+    from_folder = in_memory.detect(image)
+    from_torch = load_detector(tiny_ckpt, backend="torch").detect(image)
     assert from_folder.ai_probability == pytest.approx(from_torch.ai_probability, abs=TOLERANCE)
 
 
 def test_int8_export_is_marked_and_gives_probabilities(tiny_ckpt: Path, tmp_path: Path) -> None:
     report = export_onnx(tiny_ckpt, tmp_path / "q.onnx", int8=True)
-    net, _, config = load_onnx(report.path)
-    assert config["onnx"]["int8"] is True and report.int8
-    logits = net(torch.zeros(3, 3, 32, 32))
-    assert logits.shape == (3,) and torch.isfinite(logits).all()
+    loaded = load_model(report.path, "onnx")
+    assert loaded.config["onnx"]["int8"] is True and report.int8 and loaded.backend == "onnx"
+    logits = loaded.runner.run(np.zeros((3, 3, 32, 32), dtype=np.float32))
+    assert logits.shape == (3,) and np.isfinite(logits).all()
 
 
 def test_foreign_onnx_file_and_unknown_backend_are_refused(tiny_ckpt: Path, tmp_path: Path) -> None:
@@ -83,9 +91,9 @@ def test_foreign_onnx_file_and_unknown_backend_are_refused(tiny_ckpt: Path, tmp_
     proto = onnx.load(path)
     del proto.metadata_props[:]
     onnx.save(proto, tmp_path / "foreign.onnx")
-    with pytest.raises(ValueError, match="not written by"):
-        load_onnx(tmp_path / "foreign.onnx")
-    with pytest.raises(ValueError, match="unknown backend"):
+    with pytest.raises(CheckpointError, match="not written by"):
+        load_model(tmp_path / "foreign.onnx", "onnx")
+    with pytest.raises(CheckpointError, match="unknown backend"):
         load_detector(tiny_ckpt, backend="tensorrt")
     with pytest.raises(ValueError, match=r"\.onnx"):
         export_onnx(tiny_ckpt, tmp_path / "model.bin")
@@ -105,4 +113,5 @@ def test_cli_export_then_detect_with_backend_onnx(tiny_ckpt: Path, tmp_path: Pat
         rows[backend] = json.loads(result.stdout.splitlines()[0])
     assert rows["onnx"]["ai_probability"] == pytest.approx(rows["torch"]["ai_probability"], abs=TOLERANCE)
     missing = runner.invoke(app, ["detect", str(image), "--backend", "onnx", "--model", str(tmp_path / "no.onnx")])
-    assert missing.exit_code == 2 and "no such ONNX file" in missing.output
+    assert missing.exit_code == 2 and "no.onnx: not a checkpoint folder" in missing.output
+    assert "Traceback" not in missing.output

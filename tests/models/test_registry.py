@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from builders import noise_image
 from sentry_image.models import (
     CheckpointError,
     DetectorModel,
+    Runner,
     create_detector,
     list_detectors,
-    load_checkpoint,
     register_detector,
     save_checkpoint,
 )
+from sentry_image.models.checkpoint import load_model, load_torch
+from sentry_image.models.runtime import logits_for_images
+from tests.helpers.builders import noise_image
 
 # Full-size architectures are exercised through their tiny test_* variants; build only those here.
 TINY = list_detectors("test_*")
@@ -44,8 +47,30 @@ def test_forward_gives_one_logit_per_image(name: str) -> None:
     with torch.inference_mode():
         out = model.eval()(x)
     assert out.shape == (3,) and torch.isfinite(out).all()
-    logits = model.logits_for_images([noise_image((50, 70), seed=1), noise_image((20, 20), seed=2)])
-    assert logits.shape == (2,)
+    logits = logits_for_images(model, [noise_image((50, 70), seed=1), noise_image((20, 20), seed=2)])
+    assert logits.shape == (2,) and np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_training_hooks_and_the_runner_contract(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_detector(name).eval()
+    cfg = model.preprocess_cfg
+    x = torch.randn(2, 3, cfg.crop_size, cfg.crop_size)
+    with torch.inference_mode():
+        feats = model.features(x)
+        assert feats.ndim == 2 and feats.shape[0] == 2
+        torch.testing.assert_close(model.classify(feats), model(x))  # forward = classify(features(x))
+    # a model is a Runner: numpy in, one float32 logit per row out, the same numbers as forward
+    assert isinstance(model, Runner)
+    ran = model.run(x.numpy())
+    assert isinstance(ran, np.ndarray) and ran.dtype == np.float32 and ran.shape == (2,)
+    np.testing.assert_allclose(ran, model(x).detach().numpy(), atol=1e-6)
+    # a frozen-backbone run optimises the head's parameters, which are the model's own
+    head = model.head_parameters()
+    own = {id(p) for p in model.parameters()}
+    assert head and all(id(p) in own for p in head)
+    assert {id(p) for p in head} == {id(p) for p in model.head.parameters()}
 
 
 @pytest.mark.parametrize("name", TINY)
@@ -53,14 +78,18 @@ def test_checkpoint_round_trip_reproduces_scores(name: str, tmp_path: Path) -> N
     torch.manual_seed(1)
     model = create_detector(name).eval()
     images = [noise_image((64, 64), seed=5)]
-    before = model.logits_for_images(images)
+    before = logits_for_images(model, images)
     folder = save_checkpoint(model, tmp_path / name, extra={"training": {"data_sha256": "x"}})
     config = json.loads((folder / "config.json").read_text())
     assert config["architecture"] == name and config["labels"] == {"0": "real", "1": "ai-generated"}
     assert config["preprocessing"]["crop_size"] == model.preprocess_cfg.crop_size
-    loaded, calibration, _ = load_checkpoint(folder)
-    assert torch.allclose(loaded.logits_for_images(images), before, atol=1e-6)
+    loaded, calibration, _ = load_torch(folder)
+    np.testing.assert_allclose(logits_for_images(loaded, images), before, atol=1e-6)
     assert calibration.threshold == 0.5
+    # no graph in the folder: auto loads the torch weights, with the same scores
+    auto = load_model(folder)
+    assert auto.backend == "torch" and auto.id == f"{name}@0"
+    np.testing.assert_allclose(logits_for_images(auto.runner, images), before, atol=1e-6)
 
 
 def test_checkpoint_whose_config_does_not_match_its_weights_fails_clearly(tmp_path: Path) -> None:
@@ -69,7 +98,7 @@ def test_checkpoint_whose_config_does_not_match_its_weights_fails_clearly(tmp_pa
     config["args"]["width"] = 8
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="do not match"):
-        load_checkpoint(folder)
+        load_torch(folder)
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
@@ -83,5 +112,5 @@ def test_broken_checkpoints_fail_with_the_folder_named(tmp_path: Path, mutate, m
     folder = save_checkpoint(create_detector("test_tiny_cnn"), tmp_path / "c")
     mutate(folder)
     with pytest.raises(CheckpointError, match=message) as info:
-        load_checkpoint(folder)
+        load_torch(folder)
     assert str(tmp_path) in str(info.value)

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from sentry_image.models import create_detector
+from sentry_image.models._pretrained import PretrainedWeightsError
 from sentry_image.models.npr import npr_residual
-from sentry_image.models.timm_zoo import PretrainedWeightsError
 
 
 def test_npr_residual_vanishes_on_up_sampled_images_only() -> None:
@@ -39,8 +39,16 @@ def test_pretrained_backbone_loads_from_a_local_file(name: str, module: str, pre
         model = create_detector(name).eval()
         model.head.load_state_dict(donor.head.state_dict())  # type: ignore[union-attr, operator]
         assert not torch.allclose(model(x), donor(x))
-        assert model.load_pretrained(str(tmp_path / path)) == len(getattr(donor, module).state_dict())  # type: ignore[operator]
+        record = model.load_pretrained(str(tmp_path / path))
+        # the record the checkpoint keeps: where the weights came from, how many tensors fitted, their licence
+        assert record["source"] == str(tmp_path / path) and record["licence"]
+        assert record["tensors"] == len(getattr(donor, module).state_dict())
         torch.testing.assert_close(model(x), donor(x))
+
+
+def test_families_without_a_pretrained_backbone_refuse_to_load_one() -> None:
+    with pytest.raises(PretrainedWeightsError, match="no pretrained backbone"):
+        create_detector("test_tiny_cnn").load_pretrained("hub")
 
 
 def test_wrong_or_missing_weights_are_refused(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures of the scale tests: one local Ray per test process, tiny checkpoints and image folders.
+"""Fixtures of the scale tests: one local Ray per test process (``tiny_ckpt`` comes from the root conftest).
 
 Ray costs 4-7 s and about 1.7 GB to start, so it starts once per test process (session scope), on loopback, with
 two CPUs and a private temporary folder; the Ray tests share the ``ray`` xdist group so only one process runs them.
@@ -10,12 +10,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from builders import tiny_checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +27,3 @@ def local_ray() -> Iterator[Any]:
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
 
-
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real ``test_tiny_cnn`` checkpoint folder (deterministic weights), shared read-only."""
-    return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from scale_helpers import image_folder
 
 from sentry_image.data.manifest import read_manifest
 from sentry_image.data.shard import write_shards
@@ -23,6 +22,7 @@ from sentry_image.scale.parquet_out import (
 )
 from sentry_image.scale.ray_setup import check_reachable, import_ray
 from sentry_image.types import Verdict
+from tests.helpers.scale_helpers import image_folder
 
 
 def test_input_kind_is_decided_by_what_input_is(tmp_path: Path) -> None:

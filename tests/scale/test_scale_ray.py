@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scale_helpers import image_folder, read_rows
 
 from sentry_image.data.manifest import read_manifest
 from sentry_image.data.shard import write_shards
 from sentry_image.scale.batch_inputs import ScaleError
 from sentry_image.scale.parquet_out import parts
 from sentry_image.scale.ray_batch import ScoreOptions, score_batch_run
+from tests.helpers.scale_helpers import image_folder, read_rows
 
 # One process runs these (with `-n 2 --dist loadgroup`), so the machine holds one test Ray at a time.
 pytestmark = pytest.mark.xdist_group("ray")

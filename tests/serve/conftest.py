@@ -13,11 +13,11 @@ import pytest
 pytest.importorskip("fastapi", reason="the service extra is not installed: pip install -e '.[serve,dev]'")
 
 from fastapi.testclient import TestClient
-from serve_helpers import ADMIN, make_pool, postgres_bin, postgres_cluster
 
-from builders import tiny_checkpoint
 from sentry_image.serve.app import create_app
 from sentry_image.serve.settings import Settings
+from tests.helpers.builders import tiny_checkpoint
+from tests.helpers.serve_helpers import ADMIN, make_pool, postgres_bin, postgres_cluster
 
 
 @pytest.fixture(scope="session")

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serve_helpers import ADMIN, benchmark_files, live_server, predictions_csv
 
-from builders import image_bytes, noise_image
 from sentry_image.serve.app import create_app
 from sentry_image.serve.settings import Settings
+from tests.helpers.builders import image_bytes, noise_image
+from tests.helpers.serve_helpers import ADMIN, benchmark_files, live_server, predictions_csv
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(os.environ.get("SENTRY_SCREENSHOTS", Path(__file__).resolve().parents[2] / "out" / "screenshots"))

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import httpx2
-from serve_helpers import ADMIN, free_port
 
-from builders import image_bytes, noise_image
+from tests.helpers.builders import image_bytes, noise_image
+from tests.helpers.serve_helpers import ADMIN, free_port
 
 
 def test_serve_command_starts_the_service(tiny_model: Path, pool_manifest: Path, tmp_path: Path) -> None:

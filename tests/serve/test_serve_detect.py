@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from PIL import PngImagePlugin
-from serve_helpers import bomb_png
 
-from builders import image_bytes, noise_image
 from sentry_image.detect import load_detector
 from sentry_image.serve.app import create_app
 from sentry_image.serve.settings import Settings
+from tests.helpers.builders import image_bytes, noise_image
+from tests.helpers.serve_helpers import bomb_png
 
 VERDICT_KEYS = {"path", "ai_probability", "verdict", "threshold", "model", "signals", "decided_by", "reasons", "image",
                 "error"}

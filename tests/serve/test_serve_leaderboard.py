@@ -13,11 +13,18 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from serve_helpers import ADMIN, benchmark_files, create_team, id_truth, predictions_csv, register_benchmark
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from sentry_image.serve.app import create_app
 from sentry_image.serve.settings import Settings
+from tests.helpers.serve_helpers import (
+    ADMIN,
+    benchmark_files,
+    create_team,
+    id_truth,
+    predictions_csv,
+    register_benchmark,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from sentry_image.serve.db import make_engine, migrate
-from sentry_image.serve.models import Base
+from sentry_image.serve.tables import Base
 
 
 def test_migrations_match_the_models(db_url: str) -> None:

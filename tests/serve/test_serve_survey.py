@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from serve_helpers import ADMIN, AI_TEXT
 
 from sentry_image.serve.app import create_app
 from sentry_image.serve.questionnaire import CATEGORIES
 from sentry_image.serve.settings import Settings
+from tests.helpers.serve_helpers import ADMIN, AI_TEXT
 
 SECRET_KEYS = {"label", "truth", "category", "generator", "detector_probability", "correct"}
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from trainhelpers import write_manifest
+
+from tests.helpers.train import write_manifest
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sentry_image.config import ConfigError
 from sentry_image.evaluate import report as report_module
 from sentry_image.train.compare import load_compare_config, run_comparison
-from sentry_image.train.config import ConfigError
-
-ROOT = Path(__file__).parents[2]
-
+from tests.helpers.paths import CONFIGS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,12 +41,13 @@ def test_comparison_writes_reports_leaderboard_and_summary(tiny_manifest: Path, 
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(report_module, "plot_figures", lambda report, out: [])  # plots have their own tests
     cfg = load_compare_config(_comparison(tiny_manifest, tmp_path))
-    summary = run_comparison(cfg, command="python -m sentry_image.train.compare compare.yaml")
+    summary = run_comparison(cfg, command="sentry-image compare compare.yaml")
     out = tmp_path / "results"
     for name in ("probe", "cnn", "probe_again"):
         report = json.loads((out / name / "report.json").read_text())
         assert report["data"]["split"] == "test" and "format_matched" in report["conditions"]
         assert {"detect_images_per_s", "forward_images_per_s", "network_images_per_s"} <= set(report["throughput"])
+        assert report["throughput"]["backend"] == "onnx"  # every run wrote model.onnx: timed as detection runs it
     assert len(json.loads((out / "leaderboard.json").read_text())["rows"]) == 3
     rows = {r["name"]: r for r in json.loads((out / "summary.json").read_text())["detectors"]}
     assert summary["best"] in {"probe", "cnn"}  # a reference is reported, never chosen
@@ -56,7 +55,7 @@ def test_comparison_writes_reports_leaderboard_and_summary(tiny_manifest: Path, 
     assert rows["probe"]["optimizer"] == "lbfgs" and not rows["probe_again"]["trained_here"]
     assert rows["probe"]["auc"] == rows["probe_again"]["auc"]  # the same checkpoint on the same rows
     readme = (out / "README.md").read_text()
-    assert "python -m sentry_image.train.compare compare.yaml" in readme and "| probe |" in readme
+    assert "sentry-image compare compare.yaml" in readme and "| probe |" in readme
 
     again = run_comparison(cfg, skip_trained=True)  # reuses both checkpoints: no training time recorded
     assert all(r["train_wall_seconds"] is None for r in again["detectors"] if r["trained_here"])
@@ -80,7 +79,14 @@ def test_comparison_config_is_checked_before_any_training(tmp_path: Path) -> Non
         load_compare_config(wrong_type)
 
 
+def test_the_comparison_runs_from_the_cli_only() -> None:
+    from sentry_image.cli.compare import compare
+    from sentry_image.train import compare as module
+
+    assert not hasattr(module, "main") and callable(compare)  # `sentry-image compare`, no argparse entry point
+
+
 def test_shipped_comparison_config_loads() -> None:
-    cfg = load_compare_config(ROOT / "configs" / "benchmarks" / "compare_default.yaml")
+    cfg = load_compare_config(CONFIGS / "comparisons" / "default.yaml")
     names = [d.name for d in cfg.detectors]
     assert names[0] == "default" and len(names) >= 3 and cfg.split == "test" and cfg.suite == "robustness"

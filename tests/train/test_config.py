@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from sentry_image.train.config import ConfigError, TrainConfig, load_config, parse_override, save_config
+from sentry_image.config import parse_override
+from sentry_image.data.degrade import AugmentConfig
+from sentry_image.evaluate.calibrate import CalibrationConfig
+from sentry_image.train import config as train_config
+from sentry_image.train.config import ConfigError, TrainConfig, load_config, save_config
+from tests.helpers.paths import CONFIGS as CONFIG_ROOT
 
-CONFIGS = sorted((Path(__file__).parents[2] / "configs").rglob("train/*.yaml"))
+CONFIGS = sorted(CONFIG_ROOT.rglob("train/*.yaml"))
 
 
 def test_precedence_defaults_yaml_then_overrides(tmp_path: Path) -> None:
@@ -61,3 +66,14 @@ def test_every_shipped_config_loads_and_names_a_registered_model(path: Path) -> 
     cfg = load_config(path)
     assert cfg.model.name in list_detectors(), f"{path.name}: {cfg.model.name} is not registered"
     assert cfg.optim.batch_size > 0 and cfg.optim.epochs > 0 and sum(cfg.data.fractions) == pytest.approx(1.0)
+
+
+def test_sections_owned_by_other_layers_are_the_same_classes() -> None:
+    # one augmentation schema and one calibration schema: train.config re-exports them, it does not copy them
+    assert train_config.AugmentConfig is AugmentConfig and train_config.CalibrationConfig is CalibrationConfig
+    cfg = load_config(None, ["augment.p_noise=0.5", "calibration.method=isotonic"])
+    assert isinstance(cfg.augment, AugmentConfig) and isinstance(cfg.calibration, CalibrationConfig)
+    assert cfg.augment.p_noise == 0.5 and cfg.calibration.method == "isotonic"
+    assert TrainConfig().augment == AugmentConfig() and TrainConfig().calibration == CalibrationConfig()
+    with pytest.raises(ConfigError, match=r"calibration\.method: expected one of"):
+        load_config(None, ["calibration.method=platt"])

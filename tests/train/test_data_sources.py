@@ -16,9 +16,9 @@ import torch
 from PIL import Image, ImageFilter
 
 from sentry_image.data.manifest import read_manifest
+from sentry_image.data.preprocess import PreprocessConfig
 from sentry_image.data.shard import write_shards
-from sentry_image.models import load_checkpoint
-from sentry_image.models.base import PreprocessConfig
+from sentry_image.models.checkpoint import load_torch
 from sentry_image.train import run
 from sentry_image.train.config import AugmentConfig, ConfigError, load_config
 from sentry_image.train.loop import ShardTrainDataset
@@ -57,7 +57,7 @@ def test_trains_from_subset_names_and_a_real_folder(tmp_path: Path) -> None:
             _image(tmp_path / "photos" / f"cam{g}" / f"{i}.png", 100 + 10 * g + i, smooth=False)
     out = train(_cfg(tmp_path / "run", "data.subsets=[IF-CC95K]", f"data.root={tmp_path / 'root'}",
                      f"data.real={tmp_path / 'photos'}"))
-    _model, _calibration, config = load_checkpoint(out)
+    _model, _calibration, config = load_torch(out)
     data = config["data"]
     assert data["subsets"] == ["IF-CC95K"] and data["images"] == {"subsets": 12, "real": 12}
     assert len(data["rows_sha256"]) == 64 and len(config["training_data_sha256"]) == 64
@@ -77,7 +77,7 @@ def test_trains_from_shards_with_a_broken_sample_and_an_explicit_calibration_set
     calib = _labelled(tmp_path / "calib", ["x", "y"], seed=7)
     out = train(_cfg(tmp_path / "run", f"data.shards={tmp_path / 'shards'}", f"data.calibration={calib}",
                      "optim.epochs=2"))
-    _model, calibration, config = load_checkpoint(out)
+    _model, calibration, config = load_torch(out)
     history = config["training"]["history"]
     assert [h["skipped"] for h in history] == [1, 1] and [h["images"] for h in history] == [23, 23]
     assert config["data"]["shard_count"] == 3 and config["data"]["samples"] == 24
@@ -89,7 +89,7 @@ def test_trains_from_shards_with_a_broken_sample_and_an_explicit_calibration_set
     # resuming a finished run trains nothing more and keeps the history (per-epoch state)
     again = train(_cfg(tmp_path / "run", f"data.shards={tmp_path / 'shards'}", f"data.calibration={calib}",
                        "optim.epochs=2"))
-    assert len(load_checkpoint(again)[2]["training"]["history"]) == 2
+    assert len(load_torch(again)[2]["training"]["history"]) == 2
 
 
 def _manifest(folder: Path) -> Path:
@@ -127,7 +127,7 @@ def test_calibration_set_sharing_a_source_is_refused(tmp_path: Path, tiny_manife
 def test_explicit_calibration_replaces_the_calibration_share(tmp_path: Path, tiny_manifest: Path) -> None:
     calib = _labelled(tmp_path / "calib", ["x", "y"], seed=7)
     out = train(_cfg(tmp_path / "run", f"data.manifest={tiny_manifest}", f"data.calibration={calib}"))
-    record = load_checkpoint(out)[2]["split"]
+    record = load_torch(out)[2]["split"]
     assert record["calibration"]["images"] == 12 and record["calibration"]["groups"] == ["x", "y"]
     assert record["train"]["images"] + record["test"]["images"] == 32  # no share of the rows held for calibration
 
@@ -197,10 +197,12 @@ def test_two_gloo_processes_with_unequal_shards_stop_together(tmp_path: Path, ti
     assert [h["images"] for h in training["history"]] == expected and all(e < 32 for e in expected)
 
 
-def test_run_keeps_read_rows_and_make_splits(tmp_path: Path) -> None:
-    from sentry_image.train.run import make_splits, read_rows
+def test_read_source_and_make_splits_serve_training(tmp_path: Path) -> None:
+    from sentry_image.data.sources import read_source
+    from sentry_image.data.splits import make_splits
 
-    rows = read_rows(_labelled(tmp_path / "d", ["a", "b", "c"]))
+    assert not hasattr(run, "read_rows")  # one reader of labelled rows: data.sources.read_source
+    rows = read_source(_labelled(tmp_path / "d", ["a", "b", "c"]))
     assert len(rows) == 18 and all(r.path.is_file() for r in rows)  # paths usable after the call returns
     splits = make_splits(rows, [0.6, 0.2, 0.2], 0)
     assert {r.folder for r in rows} == {"a", "b", "c"} and sum(len(s) for s in splits.values()) == 18

@@ -13,10 +13,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from sentry_image.models import load_checkpoint
+from sentry_image.models.checkpoint import load_torch
 from sentry_image.train import probe
 from sentry_image.train.config import TrainConfig, load_config
 from sentry_image.train.run import train
+from tests.helpers.paths import CONFIGS
 
 PROBE = ["model.name=test_efficientnet_lite_tiny", "model.freeze_backbone=true", "optim.optimizer=lbfgs",
          "optim.max_iter=30", "augment.views=1"]
@@ -43,7 +44,7 @@ def test_probe_is_deterministic_and_records_its_epoch(tiny_manifest: Path, tmp_p
     # 3 views per image (as decoded, mirrored, one degradation) of the 60 % training share of 32 images
     assert history["views"] == 3 * history["images"] and history["skipped"] == 0
     assert history["iterations"] > 0 and history["images_per_s"] > 0 and not history["features_cached"]
-    _model, calibration, config = load_checkpoint(a)
+    _model, calibration, config = load_torch(a)
     assert "calibration split" in calibration.fitted_on
     assert config["training"]["config"]["optim"]["optimizer"] == "lbfgs"
 
@@ -82,7 +83,7 @@ def test_lbfgs_needs_a_frozen_backbone(tiny_manifest: Path, tmp_path: Path) -> N
 
 
 def test_shipped_default_config_is_the_probe_recipe() -> None:
-    cfg = load_config(Path(__file__).parents[2] / "configs" / "train" / "default.yaml")
+    cfg = load_config(CONFIGS / "train" / "default.yaml")
     assert (cfg.model.name, cfg.model.pretrained, cfg.model.freeze_backbone) == ("efficientnet_lite2_probe",
                                                                                  "package", True)
     assert (cfg.optim.optimizer, cfg.optim.weight_decay, cfg.augment.views) == ("lbfgs", 0.2, 4)

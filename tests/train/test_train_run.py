@@ -1,4 +1,5 @@
-"""train(config) end to end on generated images: checkpoint, calibration, resume, broken rows, CLI."""
+"""train(config) end to end on generated images: checkpoint, graph, calibration, test metrics, resume, broken rows,
+CLI."""
 
 from __future__ import annotations
 
@@ -6,16 +7,22 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from sentry_image import load_detector
 from sentry_image.cli import app
-from sentry_image.models import load_checkpoint
+from sentry_image.evaluate.protocol import evaluate_checkpoint
+from sentry_image.models.checkpoint import GRAPH, load_model, load_torch
+from sentry_image.models.onnx import make_session, stored_config
 from sentry_image.train.config import load_config
 from sentry_image.train.loop import STATE
 from sentry_image.train.run import train
+from tests.helpers.builders import write_image
+from tests.helpers.paths import CONFIGS
 
 
 def _cfg(manifest: Path, out: Path, *extra: str):  # type: ignore[no-untyped-def]
@@ -25,7 +32,7 @@ def _cfg(manifest: Path, out: Path, *extra: str):  # type: ignore[no-untyped-def
 
 def test_train_writes_a_calibrated_checkpoint(tiny_manifest: Path, tmp_path: Path) -> None:
     out = train(_cfg(tiny_manifest, tmp_path / "run", "optim.epochs=2"))
-    _model, calibration, config = load_checkpoint(out)
+    _model, calibration, config = load_torch(out)
     assert config["architecture"] == "test_tiny_cnn" and config["args"] == {"width": 4}
     assert [h["epoch"] for h in config["training"]["history"]] == [1, 2]
     assert {h["precision"] for h in config["training"]["history"]} == {"float32"}  # amp is CUDA-only by default
@@ -33,6 +40,50 @@ def test_train_writes_a_calibrated_checkpoint(tiny_manifest: Path, tmp_path: Pat
     assert config["metrics"]["calibration_split"]["n"] == config["split"]["calibration"]["images"]
     assert (out / "train_config.yaml").is_file()
     assert load_config(out / "train_config.yaml").optim.epochs == 2
+
+
+def test_tiny_config_writes_a_graph_and_records_the_test_split(tiny_manifest: Path, tmp_path: Path) -> None:
+    overrides = [f"data.manifest={tiny_manifest}", f"out={tmp_path / 'run'}"]
+    cfg = load_config(CONFIGS / "train" / "test_tiny.yaml", overrides)
+    assert cfg.data.fractions[2] > 0  # the tiny config keeps a test share
+    out = train(cfg)
+    config = json.loads((out / "config.json").read_text())
+    assert (out / GRAPH).is_file() and (out / "model.safetensors").is_file()
+    # the graph carries the checkpoint's config (and its export record), so a copy of the .onnx alone is usable
+    embedded = stored_config(make_session(out / GRAPH))
+    assert {k: v for k, v in embedded.items() if k != "onnx"} == config and embedded["onnx"]["int8"] is False
+    test = config["metrics"]["test_split"]
+    assert test["n"] == config["split"]["test"]["images"] > 0 and test["skipped"] == 0
+    assert test["threshold"] == config["calibration"]["threshold"]  # fixed on the calibration split, not here
+    assert set(config["metrics"]) == {"calibration_split", "test_split"}
+    # the recorded numbers are what evaluating the saved checkpoint on its test split gives
+    report = evaluate_checkpoint(out, tiny_manifest, suite="clean", split="test")
+    assert report.throughput["backend"] == "onnx"  # auto: the run wrote a graph
+    assert report.results["clean"]["all"]["n"] == test["n"]
+    assert report.results["clean"]["all"]["brier"] == pytest.approx(test["brier"], abs=1e-6)
+    # the ONNX graph and the torch weights give the same probabilities
+    assert load_model(out).backend == "onnx"
+    images = [write_image(tmp_path / "img" / f"{i}.png", size=(40 + 9 * i, 56 - 5 * i), seed=i) for i in range(5)]
+    via_onnx = [v.ai_probability for v in load_detector(out, provenance=False).detect_many(images)]
+    via_torch = [v.ai_probability for v in load_detector(out, backend="torch", provenance=False).detect_many(images)]
+    assert all(p is not None for p in via_onnx + via_torch)
+    np.testing.assert_allclose(via_onnx, via_torch, atol=1e-5, rtol=0)
+
+
+def test_no_test_share_records_no_test_split(tiny_manifest: Path, tmp_path: Path) -> None:
+    out = train(_cfg(tiny_manifest, tmp_path / "run", "data.fractions=[0.8, 0.2, 0.0]"))
+    config = json.loads((out / "config.json").read_text())
+    assert "test" not in config["split"] and set(config["metrics"]) == {"calibration_split"}
+    assert (out / GRAPH).is_file()
+
+
+def test_a_fine_tuned_batch_norm_detector_is_calibrated_in_eval_mode(tiny_manifest: Path, tmp_path: Path) -> None:
+    out = train(_cfg(tiny_manifest, tmp_path / "run", "model.name=test_cnnspot_tiny", "model.args={}",
+                     "optim.batch_size=8"))
+    config = json.loads((out / "config.json").read_text())
+    report = evaluate_checkpoint(out, tiny_manifest, suite="clean", split="test", backend="torch")
+    assert report.results["clean"]["all"]["brier"] == pytest.approx(config["metrics"]["test_split"]["brier"],
+                                                                     abs=1e-6)
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tiny_manifest: Path, tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ class PreprocessConfig:
         crop_size: side of the square crops fed to the network.
         resize_short: if set, resize so the short side equals this before cropping (bilinear, antialiased);
             ``None`` keeps native resolution (forensic detectors must not resample away the traces).
-        num_crops: 1 = a centre crop; N > 1 = N crops spread over the image, logits averaged.
+        num_crops: 1 = a centre crop; N > 1 = crops on a k x k grid, k = round(sqrt(N)) (5 gives 4), spread evenly
+            over the image (a side no longer than the crop gets one position), logits averaged.
         pad_small: images smaller than ``crop_size`` are padded by reflection rather than upsampled.
         mean, std: per-channel normalisation of [0, 1] pixels.
     """
@@ -74,7 +75,8 @@ def crop_grid(h: int, w: int, size: int, n: int) -> list[tuple[int, int]]:
 
 
 def preprocess(image: Image.Image, cfg: PreprocessConfig) -> NDArray[np.float32]:
-    """Turn one RGB image into a ``[num_crops, 3, crop_size, crop_size]`` float32 array, per ``cfg``.
+    """Turn one RGB image into a ``[crops, 3, crop_size, crop_size]`` float32 array, per ``cfg`` (``crops``: see
+    ``num_crops``).
 
     The arithmetic is float32 throughout, element by element as torch does it, so checkpoints trained when this
     ran in torch see the same inputs bit for bit.

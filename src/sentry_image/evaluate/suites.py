@@ -2,7 +2,7 @@
 
 A :class:`Condition` is one degradation of :mod:`sentry_image.data.degrade` with its parameters (``jpeg75`` =
 ``op: jpeg, quality: 75``); a :class:`Suite` is an ordered list of them. Built-in suites are ``clean`` and
-``robustness``; any other suite is a YAML file (``configs/benchmarks/*.yaml``)::
+``robustness``; any other suite is a YAML file (``configs/suites/*.yaml``)::
 
     name: harsh
     conditions:

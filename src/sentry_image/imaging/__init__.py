@@ -7,6 +7,7 @@ from .decode import (
     MIN_MODEL_SIDE,
     SUPPORTED_FORMATS,
     DecodedImage,
+    Reduce,
     check_model_size,
     decode_image,
     decode_pil,
@@ -17,5 +18,5 @@ from .decode import (
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "MIN_MODEL_SIDE", "SUPPORTED_FORMATS", "DecodedImage", "ImageError",
-    "ImageInfo", "check_model_size", "decode_image", "decode_pil", "load_image", "os_error", "read_image_bytes",
+    "ImageInfo", "Reduce", "check_model_size", "decode_image", "decode_pil", "load_image", "os_error", "read_image_bytes",
 ]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
 import stat
 import struct
@@ -48,8 +49,8 @@ from ._pixels import estimate_jpeg_quality, orient, to_rgb
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "MIN_MODEL_SIDE", "SUPPORTED_FORMATS", "DecodedImage", "ImageError",
-    "ImageInfo", "check_model_size", "decode_image", "decode_pil", "estimate_jpeg_quality", "load_image", "os_error",
-    "read_image_bytes",
+    "ImageInfo", "Reduce", "check_model_size", "decode_image", "decode_pil", "estimate_jpeg_quality", "load_image",
+    "os_error", "read_image_bytes",
 ]
 
 try:  # registered once at import (thread-safe under the import lock); without it HEIC is unsupported_format
@@ -139,11 +140,29 @@ def _check_regular(st: os.stat_result, name: str, max_bytes: int) -> None:
         raise ImageError("too_large", f"file is {st.st_size} bytes, over the {max_bytes}-byte limit", name)
 
 
+@dataclass(frozen=True)
+class Reduce:
+    """Permission to decode a JPEG at a reduced DCT scale (Pillow's ``draft``): 1/2, 1/4 or 1/8 of each side,
+    the smallest that keeps the short side at or above ``short_side``. JPEG decoding cost falls with the square of
+    the scale, and a model that resizes to ``short_side`` anyway never sees the lost detail.
+
+    Attributes:
+        short_side: the smallest short side the caller needs (a model's ``resize_short``).
+        below_quality: reduce only JPEGs whose estimated quality is under this (a reader that needs the stored
+            pixels of better files, such as the watermark decoder, sets it); 101 = any JPEG.
+    """
+
+    short_side: int
+    below_quality: int = 101
+
+
 def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 max_bytes: int | None = None) -> DecodedImage:
+                 max_bytes: int | None = None, reduce: Reduce | None = None) -> DecodedImage:
     """Decode ``data`` (never re-encoded) into the detector's RGB view plus the original for provenance.
 
     ``max_bytes`` caps bytes that did not come through :func:`read_image_bytes` (uploads); None: no cap here.
+    ``reduce`` lets a JPEG decode at a reduced scale (:class:`Reduce`); ``info`` still reports the stored size, and
+    ``original`` then holds the reduced pixels (its metadata is the file's).
 
     Raises:
         ImageError: and nothing else, whatever the bytes are.
@@ -163,18 +182,30 @@ def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAUL
     except Exception as exc:
         raise _classify(exc, data, name, header=True) from exc
     try:
+        stored = original.size
+        quality = estimate_jpeg_quality(original)  # the tables are read with the header: no pixel needed
+        if reduce is not None and original.format in ("JPEG", "MPO") and (quality or 0) < reduce.below_quality:
+            _draft(original, reduce.short_side)
         original.load()
         rgb, orientation = orient(original, to_rgb(original))
-        quality = estimate_jpeg_quality(original)
     except ImageError:
         raise
     except MemoryError as exc:
         raise ImageError("too_large", "not enough memory to decode", name) from exc
     except Exception as exc:
         raise _classify(exc, data, name, header=False) from exc
-    info = ImageInfo(format=original.format or "unknown", width=rgb.width, height=rgb.height, mode=original.mode,
+    width, height = stored if rgb.size == original.size else stored[::-1]  # as displayed, after orientation
+    info = ImageInfo(format=original.format or "unknown", width=width, height=height, mode=original.mode,
                      frames=frames, bytes=len(data), jpeg_quality=quality, orientation=orientation)
     return DecodedImage(rgb=rgb, original=original, data=data, info=info)
+
+
+def _draft(image: Image.Image, short_side: int) -> None:
+    """Ask the JPEG decoder for the smallest DCT scale that keeps the short side >= ``short_side``."""
+    width, height = image.size
+    scale = short_side / min(width, height)
+    if scale < 0.5:  # below that no DCT scale fits, and draft() would be a no-op anyway
+        image.draft(image.mode, (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
 
 
 def decode_pil(image: Image.Image, name: str = "<image>", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -241,10 +272,10 @@ def _is_svg(data: bytes) -> bool:
     return head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg")) and b"<svg" in head)
 
 
-def load_image(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def load_image(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
+               reduce: Reduce | None = None) -> DecodedImage:
     """Read and decode one file; raises only :class:`ImageError`. No file handle outlives the call."""
-    return decode_image(read_image_bytes(path, max_bytes), str(path), max_pixels=max_pixels)
+    return decode_image(read_image_bytes(path, max_bytes), str(path), max_pixels=max_pixels, reduce=reduce)
 
 
 def check_model_size(info: ImageInfo, path: str = "", *, min_side: int = MIN_MODEL_SIDE) -> None:

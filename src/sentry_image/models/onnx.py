@@ -55,9 +55,12 @@ def make_session(model: bytes | str | Path, *, threads: int | None = None, optim
         raise ValueError(f"unknown optimisation level {optimization!r}; expected one of {OPTIMIZATION_LEVELS}")
     options = ort.SessionOptions()
     options.graph_optimization_level = levels[optimization]
+    # No busy-waiting between runs: idle inference threads otherwise spin on the cores that decode and read
+    # provenance for the next batch (detect path 45 -> 67 images/s on 2 cores, benchmarks/detect_throughput.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.inter_op_num_threads = 1
     if threads is not None:
         options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
     source = model if isinstance(model, bytes) else str(model)
     try:
         return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])

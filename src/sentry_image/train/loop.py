@@ -283,7 +283,7 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
                         "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "history": history,
                         "config": asdict(cfg)}, tmp)
             tmp.replace(state_path)  # atomic: an interrupted save never leaves a half-written state
-    model.to("cpu")
+    model.to("cpu").eval()
     return history
 
 

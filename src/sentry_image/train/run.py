@@ -124,6 +124,7 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
         history = fit_probe(model, train_rows, cfg, out, on_step)
     else:
         history = fit(model, train_rows, cfg, out, on_step, shards=data.shards, shard_samples=data.shard_samples)
+    model.eval()  # scoring for calibration and the record: batch-norm statistics and no dropout, as at detection
     if info.is_main:
         calibration, cal_metrics = (calibrate_model(model, data.calibration, cfg.calibration,
                                                     [data.test] if data.test is not None else [])[:2]

@@ -1,6 +1,7 @@
 """Grouped cross-validation of candidate designs for the default detector (the evidence behind its choice).
 
-    python scripts/explore_default.py --manifest ../shared/data/manifest.csv --out results/explore_default.json
+    python experiments/2026-11-25-default-detector-choice/explore_default.py --manifest ../shared/data/manifest.csv \
+        --out experiments/2026-11-25-default-detector-choice/explore_default.json
 
 For every image: the decoded pixels, a format-matched copy (512 px short side, JPEG q90) and ``--aug`` random
 degradations (the training augmentation, identical for both classes). Candidate features per view:
@@ -38,10 +39,12 @@ from sentry_image.data import degrade
 from sentry_image.data.manifest import ManifestRow, read_manifest
 from sentry_image.evaluate.metrics import auc
 from sentry_image.imaging import load_image
-from sentry_image.models.base import PreprocessConfig, preprocess
+from sentry_image.data.preprocess import PreprocessConfig, preprocess
 from sentry_image.models.efficientnet_lite import LiteDetector, load_imagenet_weights
 
-AUG = degrade.AugmentConfig(p_jpeg=0.8, p_resize=0.6, scale=(0.35, 1.0))
+# the augmentation of the recorded run, every field spelled out (the shared schema's defaults have changed since)
+AUG = degrade.AugmentConfig(p_jpeg=0.8, jpeg_quality=[60, 100], p_resize=0.6, scale=[0.35, 1.0], p_blur=0.1,
+                            blur_sigma=[0.3, 1.2], p_noise=0.1, noise_sigma=[1.0, 4.0])
 CANDIDATES = [["fa"], ["fb"], ["fc"], ["fa", "fb", "fc"], ["l0a_head"], ["l2a_head"], ["l2a_mid"], ["l2b_head"],
               ["l2b_mid"], ["l2a_head", "l2a_mid"], ["l2a_head", "fa", "fc"], ["l2a_head", "l2a_mid", "l2b_mid", "fb"],
               ["l2a_head", "l2a_mid", "fa", "fb", "fc"]]
@@ -82,7 +85,7 @@ def forensic(x: torch.Tensor) -> torch.Tensor:
 
 def _pixels(view: Image.Image, short: int | None, crop: int) -> torch.Tensor:
     cfg = PreprocessConfig(crop_size=crop, resize_short=short, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-    return preprocess(view, cfg)
+    return torch.from_numpy(preprocess(view, cfg))
 
 
 @torch.inference_mode()
@@ -115,7 +118,7 @@ def extract(rows: Sequence[ManifestRow], n_aug: int) -> list[dict[str, dict[str,
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--manifest", required=True)
-    parser.add_argument("--out", default="results/explore_default.json")
+    parser.add_argument("--out", default="experiments/2026-11-25-default-detector-choice/explore_default.json")
     parser.add_argument("--aug", type=int, default=4)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)

@@ -1,0 +1,66 @@
+"""The inference contract (:mod:`sentry_image.models.runtime`): runners, logits per image, model ids. numpy only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from sentry_image.data.preprocess import PreprocessConfig, preprocess
+from sentry_image.models.calibration import Calibration
+from sentry_image.models.runtime import LoadedModel, Runner, logits_for_crops, logits_for_images, model_id
+from tests.helpers.builders import noise_image
+
+
+class MeanRunner:
+    """A stand-in network: the logit of a crop is the mean of its first channel; records the batches it got."""
+
+    def __init__(self, crop: int = 16, num_crops: int = 1) -> None:
+        self.preprocess_cfg = PreprocessConfig(crop_size=crop, num_crops=num_crops)
+        self.batches: list[tuple[int, ...]] = []
+
+    def run(self, pixels: NDArray[np.float32]) -> NDArray[np.float32]:
+        assert pixels.dtype == np.float32 and pixels.flags.c_contiguous
+        self.batches.append(pixels.shape)
+        return pixels[:, 0].mean(axis=(1, 2)).astype(np.float32)
+
+
+def test_a_class_with_a_config_and_run_is_a_runner() -> None:
+    assert isinstance(MeanRunner(), Runner) and not isinstance(object(), Runner)
+
+
+def test_logits_for_crops_is_one_forward_pass_and_one_mean_per_image() -> None:
+    runner = MeanRunner()
+    crops = [np.full((n, 3, 16, 16), v, dtype=np.float32) for n, v in ((1, 1.0), (4, 2.0), (2, -3.0))]
+    crops[1][3] = 6.0  # the last of its four crops: the mean of 2, 2, 2, 6 is 3
+    logits = logits_for_crops(runner, crops)
+    assert logits.dtype == np.float64 and logits.tolist() == [1.0, 3.0, -3.0]
+    assert runner.batches == [(7, 3, 16, 16)]  # every crop of every image in a single batch
+    assert logits_for_crops(runner, []).shape == (0,) and len(runner.batches) == 1  # nothing to run
+
+
+def test_logits_for_images_preprocesses_with_the_runners_own_config() -> None:
+    runner = MeanRunner(crop=24, num_crops=4)
+    images = [noise_image((60, 40), seed=1), noise_image((30, 70), seed=2)]
+    logits = logits_for_images(runner, images)
+    assert runner.batches == [(8, 3, 24, 24)]  # 2x2 crops each
+    want = [preprocess(im, runner.preprocess_cfg)[:, 0].mean(axis=(1, 2)).mean() for im in images]
+    np.testing.assert_allclose(logits, want, rtol=1e-6)
+
+
+def test_model_id_and_loaded_model() -> None:
+    assert model_id({"name": "sentry-default", "version": "1"}) == "sentry-default@1"
+    assert model_id({"architecture": "tiny_cnn"}) == "tiny_cnn@0"  # unnamed: the architecture, version 0
+    assert model_id({}) == "unknown@0"
+    runner = MeanRunner()
+    loaded = LoadedModel(runner, Calibration(threshold=0.3), {"name": "m", "version": "2", "num_parameters": 12},
+                         "onnx", "/x")
+    assert loaded.id == "m@2" and loaded.preprocess_cfg is runner.preprocess_cfg and loaded.num_parameters == 12
+    assert LoadedModel(runner, Calibration(), {}, "torch").num_parameters == 0
+
+
+@pytest.mark.parametrize("logits", [[0.0, 2.0], np.array([0.0, 2.0], dtype=np.float32), (0.0, 2.0)])
+def test_calibration_takes_any_array_like(logits: object) -> None:
+    p = Calibration(temperature=2.0, bias=0.0).probability(logits)  # type: ignore[arg-type]
+    assert p.dtype == np.float64
+    np.testing.assert_allclose(p, [0.5, 1 / (1 + np.exp(-1.0))])
