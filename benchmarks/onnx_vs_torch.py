@@ -26,12 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sentry_image.detect import resolve_model
+from sentry_image.data.preprocess import preprocess
 from sentry_image.imaging import load_image
-from sentry_image.models import Calibration, DetectorModel, create_detector, list_detectors, preprocess
-from sentry_image.models.checkpoint import load_checkpoint
-from sentry_image.scale.onnx_export import ExportError, export_bytes, quantize_int8
-from sentry_image.scale.onnx_runtime import make_session
+from sentry_image.models import Calibration, DetectorModel, create_detector, list_detectors
+from sentry_image.models.checkpoint import load_torch, resolve_model
+from sentry_image.models.onnx import ExportError, export_bytes, make_session, quantize_int8
 
 EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -41,7 +40,7 @@ def real_batch(data: Path, net: DetectorModel, n: int) -> torch.Tensor:
     files = sorted(p for sub in ("real", "ai") for p in (data / sub).rglob("*") if p.suffix.lower() in EXTS)
     step = max(1, len(files) // n)
     crops = [preprocess(load_image(f).rgb, net.preprocess_cfg)[:1] for f in files[::step][:n]]
-    return torch.cat(crops)
+    return torch.from_numpy(np.concatenate(crops))
 
 
 def per_second(run: Callable[[torch.Tensor], object], x: torch.Tensor, seconds: float) -> float:
@@ -99,7 +98,7 @@ def main() -> None:
     ap.add_argument("--skip-default", action="store_true", help="leave out the shipped checkpoint")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    net, calibration, config = load_checkpoint(resolve_model(None))
+    net, calibration, config = load_torch(resolve_model(None))
     if not args.skip_default:
         bench(f"default checkpoint {config.get('name')}@{config.get('version')}", net, calibration, config,
               args.data, args.threads, args.seconds)

@@ -9,7 +9,7 @@ Prints, in one run on one machine:
     (each actor holds one batch at a time; nothing grows with the input).
 
 Usage: python benchmarks/score_batch.py [--data ../shared/data] [--n 10000] [--small 2000] [--workers 2]
-       [--backend torch|onnx] [--batch-size 32]
+       [--backend auto|onnx|torch] [--batch-size 32]
 The images are symbolic links to the shared real and AI images, repeated under distinct names to reach N.
 """
 
@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--small", type=int, default=2_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--backend", default="torch", choices=["torch", "onnx"])
+    ap.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     ap.add_argument("--skip-detect", action="store_true", help="only the score-batch runs")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)

@@ -62,7 +62,7 @@ def payloads(data: Path, n: int) -> list[tuple[str, bytes]]:
 
 
 def model_arg(model: str, work: Path) -> str:
-    from sentry_image.detect import shipped_checkpoints
+    from sentry_image.models.checkpoint import shipped_checkpoints
 
     if model != "default" or "default" in shipped_checkpoints():
         return model

@@ -37,9 +37,9 @@ from sklearn.preprocessing import StandardScaler
 
 from sentry_image.data import degrade
 from sentry_image.data.manifest import ManifestRow, read_manifest
+from sentry_image.data.preprocess import PreprocessConfig, preprocess
 from sentry_image.evaluate.metrics import auc
 from sentry_image.imaging import load_image
-from sentry_image.data.preprocess import PreprocessConfig, preprocess
 from sentry_image.models.efficientnet_lite import LiteDetector, load_imagenet_weights
 
 # the augmentation of the recorded run, every field spelled out (the shared schema's defaults have changed since)

@@ -18,5 +18,6 @@ from .decode import (
 
 __all__ = [
     "DEFAULT_MAX_BYTES", "DEFAULT_MAX_PIXELS", "MIN_MODEL_SIDE", "SUPPORTED_FORMATS", "DecodedImage", "ImageError",
-    "ImageInfo", "Reduce", "check_model_size", "decode_image", "decode_pil", "load_image", "os_error", "read_image_bytes",
+    "ImageInfo", "Reduce", "check_model_size", "decode_image", "decode_pil", "load_image", "os_error",
+    "read_image_bytes",
 ]
