@@ -180,3 +180,18 @@ def test_load_detector_backend_and_threads(tmp_path: Path) -> None:
     assert one_thread.detect(path).ai_probability == pytest.approx(reference.detect(path).ai_probability, abs=1e-5)
     with pytest.raises(CheckpointError, match="unknown backend 'cuda'"):
         load_detector(folder, backend="cuda")
+
+
+@pytest.mark.core
+def test_jpegs_decode_reduced_only_where_the_model_resizes_and_no_reader_needs_every_pixel() -> None:
+    from sentry_image.imaging import Reduce
+    from sentry_image.provenance.watermark import mark_can_survive
+
+    detector = load_detector()  # short side 256: JPEGs may decode down to twice that, unless a mark may survive
+    assert detector.reduce == Reduce(512, keep=mark_can_survive)
+    no_provenance = load_detector(provenance=False).reduce
+    assert no_provenance is not None and no_provenance.keep is None
+
+
+def test_a_native_resolution_model_gets_every_pixel(tiny_detector) -> None:
+    assert tiny_detector.model.preprocess_cfg.resize_short is None and tiny_detector.reduce is None

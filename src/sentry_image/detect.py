@@ -37,6 +37,7 @@ from .imaging import (
     DecodedImage,
     ImageError,
     ImageInfo,
+    Reduce,
     decode_image,
     decode_pil,
     load_image,
@@ -44,6 +45,7 @@ from .imaging import (
 from .models.checkpoint import load_model
 from .models.runtime import LoadedModel, logits_for_crops
 from .provenance import read_provenance
+from .provenance.watermark import mark_can_survive
 from .types import Hint, Signal, Strength, Verdict, VerdictLabel
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class Detector:
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.threshold = calibration.threshold if threshold is None else float(threshold)
+        self.reduce = self._reduction()
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
         # A caller-chosen threshold means a binary decision: no uncertain band.
@@ -130,12 +133,25 @@ class Detector:
                 yield from self._finish(batch)
 
     # -- internals ----------------------------------------------------------------------------------------------
+    def _reduction(self) -> Reduce | None:
+        """How far a JPEG may be decoded at a reduced scale: to twice the model's resized short side, so that the
+        model's own bilinear resize makes the last step. Measured on the 1,132 shared images: reducing to twice
+        the side moved the default's probabilities by at most 0.012 (median 0.0015), AUC unchanged, 13 % less
+        decode + resize time; reducing straight to the model's side moved them by up to 0.10. A model that reads
+        native pixels (``resize_short`` None) always gets every pixel, and so does the watermark reader wherever a
+        mark can survive (``watermark.mark_can_survive``)."""
+        side = self.model.preprocess_cfg.resize_short
+        if side is None:
+            return None
+        return Reduce(2 * side, keep=mark_can_survive if self.provenance else None)
+
     def _decode(self, source: Source, name: str) -> DecodedImage:
         if isinstance(source, Image.Image):
             return decode_pil(source, name, max_pixels=self.max_pixels)
         if isinstance(source, bytes | bytearray):
-            return decode_image(bytes(source), name, max_pixels=self.max_pixels, max_bytes=self.max_bytes)
-        return load_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
+            return decode_image(bytes(source), name, max_pixels=self.max_pixels, max_bytes=self.max_bytes,
+                                reduce=self.reduce)
+        return load_image(source, max_bytes=self.max_bytes, max_pixels=self.max_pixels, reduce=self.reduce)
 
     def _prepare(self, source: Source | ImageError, label: str | None) -> _Prepared:
         if isinstance(source, ImageError):

@@ -17,6 +17,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from sentry_image.imaging import (
     MIN_MODEL_SIDE,
     ImageError,
+    Reduce,
     check_model_size,
     decode_image,
     decode_pil,
@@ -238,3 +239,45 @@ def test_pil_input_gets_the_same_view():
     with pytest.raises(ImageError) as info:
         decode_pil(gradient((40, 30)), max_pixels=100)
     assert info.value.code == "too_large"
+
+
+def _jpeg(size: tuple[int, int], quality: int, subsampling: int, exif: bytes | None = None) -> bytes:
+    kwargs: dict[str, object] = {"quality": quality, "subsampling": subsampling}
+    if exif is not None:
+        kwargs["exif"] = exif
+    return encode(gradient(size), "JPEG", **kwargs)
+
+
+def test_reduce_decodes_a_large_jpeg_at_a_dct_scale_and_reports_the_stored_size() -> None:
+    data = _jpeg((2000, 1200), 40, 2)
+    whole = decode_image(data, "big.jpg")
+    reduced = decode_image(data, "big.jpg", reduce=Reduce(300))
+    assert whole.rgb.size == (2000, 1200)
+    assert reduced.rgb.size == (500, 300)  # 1/4: the smallest scale keeping the short side >= 300
+    assert (reduced.info.width, reduced.info.height) == (2000, 1200) == (whole.info.width, whole.info.height)
+    assert reduced.info.jpeg_quality == whole.info.jpeg_quality == 40
+
+
+def test_reduce_keeps_every_pixel_when_a_reader_needs_them_and_for_other_formats() -> None:
+    data = _jpeg((2000, 1200), 95, 0)
+    seen: list[tuple[tuple[int, int], int | None]] = []
+
+    def keep(image: Image.Image, quality: int | None) -> bool:
+        seen.append((image.size, quality))
+        return True
+
+    assert decode_image(data, "a.jpg", reduce=Reduce(300, keep=keep)).rgb.size == (2000, 1200)
+    assert seen == [((2000, 1200), 95)]  # asked before any pixel is decoded, with the header's facts
+    png = encode(gradient((2000, 1200)), "PNG")
+    assert decode_image(png, "a.png", reduce=Reduce(300)).rgb.size == (2000, 1200)
+    small = _jpeg((500, 400), 40, 2)
+    assert decode_image(small, "s.jpg", reduce=Reduce(300)).rgb.size == (500, 400)  # no DCT scale fits
+
+
+def test_reduce_follows_the_exif_orientation() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90: the stored 2000x1200 shows as 1200x2000
+    data = _jpeg((2000, 1200), 40, 2, exif=exif.tobytes())
+    reduced = decode_image(data, "r.jpg", reduce=Reduce(300))
+    assert reduced.rgb.size == (300, 500) and (reduced.info.width, reduced.info.height) == (1200, 2000)
+    assert reduced.info.orientation == 6

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from PIL import Image
-from prov_helpers import embed, synthetic_photo
+
+from tests.helpers.provenance import embed, synthetic_photo
 
 
 @pytest.fixture(scope="session")

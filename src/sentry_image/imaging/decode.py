@@ -39,6 +39,7 @@ import math
 import os
 import stat
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,16 +145,17 @@ def _check_regular(st: os.stat_result, name: str, max_bytes: int) -> None:
 class Reduce:
     """Permission to decode a JPEG at a reduced DCT scale (Pillow's ``draft``): 1/2, 1/4 or 1/8 of each side,
     the smallest that keeps the short side at or above ``short_side``. JPEG decoding cost falls with the square of
-    the scale, and a model that resizes to ``short_side`` anyway never sees the lost detail.
+    the scale, and a model that resizes below ``short_side`` anyway never sees the lost detail.
 
     Attributes:
-        short_side: the smallest short side the caller needs (a model's ``resize_short``).
-        below_quality: reduce only JPEGs whose estimated quality is under this (a reader that needs the stored
-            pixels of better files, such as the watermark decoder, sets it); 101 = any JPEG.
+        short_side: the smallest short side the caller needs.
+        keep: called with the opened image (header read, no pixel) and its estimated JPEG quality; True means a
+            reader needs the stored pixels of this file (the watermark decoder, where a mark can survive), so it is
+            decoded whole. ``None``: any JPEG may be reduced.
     """
 
     short_side: int
-    below_quality: int = 101
+    keep: Callable[[Image.Image, int | None], bool] | None = None
 
 
 def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -184,7 +186,8 @@ def decode_image(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAUL
     try:
         stored = original.size
         quality = estimate_jpeg_quality(original)  # the tables are read with the header: no pixel needed
-        if reduce is not None and original.format in ("JPEG", "MPO") and (quality or 0) < reduce.below_quality:
+        if reduce is not None and original.format in ("JPEG", "MPO") and not (
+                reduce.keep is not None and reduce.keep(original, quality)):
             _draft(original, reduce.short_side)
         original.load()
         rgb, orientation = orient(original, to_rgb(original))

@@ -12,12 +12,14 @@ signals to one hint with this precedence (first rule that matches wins):
 5. otherwise ``none``: info signals (tampered or unreadable manifests, editing software) never decide.
 
 Each reader is isolated: a reader that fails yields an info signal naming the failure, never an exception.
+Each reader also skips its costly part where its evidence cannot be: ``c2pa-python`` runs only on files whose
+structure holds (or announces) a manifest store, the watermark decode only where a mark can survive.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from sentry_image.imaging import DecodedImage
 from sentry_image.types import Hint, Signal, Strength
@@ -29,25 +31,41 @@ from .watermark import read_watermark
 logger = logging.getLogger(__name__)
 
 
-def _run(name: str, reader: Callable[[], list[Signal]]) -> list[Signal]:
+def _c2pa(decoded: DecodedImage) -> list[Signal]:
+    return read_c2pa(decoded.data, decoded.info.format)
+
+
+def _watermark(decoded: DecodedImage) -> list[Signal]:
+    return read_watermark(decoded.original, decoded.info.jpeg_quality)
+
+
+def _metadata(decoded: DecodedImage) -> list[Signal]:
+    return read_metadata(decoded.original, decoded.data)
+
+
+#: The readers, by the name their failures are reported under, in the order they run.
+READERS: dict[str, Callable[[DecodedImage], list[Signal]]] = {
+    "c2pa": _c2pa, "watermark": _watermark, "metadata": _metadata}
+
+
+def _run(name: str, decoded: DecodedImage) -> list[Signal]:
     try:
-        return reader()
+        return READERS[name](decoded)
     except Exception as exc:  # a broken file or a reader bug must cost one signal, never the verdict
         logger.warning("provenance reader %s failed: %s", name, exc, exc_info=True)
         return [Signal(name, Hint.NONE, f"{name} reader failed: {type(exc).__name__}: {exc}", Strength.INFO)]
 
 
-def read_provenance(decoded: DecodedImage) -> list[Signal]:
+def read_provenance(decoded: DecodedImage, readers: Collection[str] | None = None) -> list[Signal]:
     """Run the C2PA, watermark and metadata readers on ``decoded`` and return all their signals.
 
-    The readers see the file's bytes and the image as stored (first frame, no rotation), never re-encoded pixels.
+    ``readers`` selects some of ``READERS`` by name (default: all); they run in ``READERS`` order. The readers
+    see the file's bytes and the image as stored (first frame, no rotation), never re-encoded pixels.
     """
-    fmt = decoded.info.format
-    signals: list[Signal] = []
-    signals += _run("c2pa", lambda: read_c2pa(decoded.data, fmt))
-    signals += _run("watermark", lambda: read_watermark(decoded.original))
-    signals += _run("metadata", lambda: read_metadata(decoded.original, decoded.data))
-    return signals
+    unknown = set(readers or ()) - READERS.keys()
+    if unknown:
+        raise ValueError(f"unknown provenance readers: {', '.join(sorted(unknown))}")
+    return [s for name in READERS if readers is None or name in readers for s in _run(name, decoded)]
 
 
 _PRECEDENCE: tuple[tuple[Strength, Hint], ...] = (
@@ -67,4 +85,4 @@ def summarize(signals: list[Signal]) -> Hint:
     return Hint.NONE
 
 
-__all__ = ["read_c2pa", "read_metadata", "read_provenance", "read_watermark", "summarize"]
+__all__ = ["READERS", "read_c2pa", "read_metadata", "read_provenance", "read_watermark", "summarize"]

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
-from prov_helpers import reencode
 
 from sentry_image.provenance import summarize
 from sentry_image.provenance.metadata import decode_user_comment, read_metadata, read_stealth
 from sentry_image.types import Hint, Signal, Strength
+from tests.helpers.provenance import reencode
+
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
 
 A1111 = ("photo of a duck\nNegative prompt: monochrome\nSteps: 15, Sampler: UniPC, CFG scale: 5, Seed: 235284042, "
          "Size: 512x400, Model hash: c0d1994c73")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 
 import pytest
-from prov_helpers import shared_data
 
 from sentry_image.imaging import load_image
 from sentry_image.provenance import read_provenance, summarize
+from tests.helpers.provenance import shared_data
+
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
 
 ROOT = shared_data() / "provenance"
 TABLE = ROOT / "expected.csv"

@@ -12,6 +12,8 @@ from sentry_image.imaging import decode_image
 from sentry_image.provenance import read_provenance, summarize
 from sentry_image.types import Hint, Signal, Strength
 
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
+
 
 def sig(hint: Hint, strength: Strength, name: str = "x") -> Signal:
     return Signal(name, hint, "evidence", strength)
@@ -57,3 +59,20 @@ def test_a_failing_reader_costs_one_info_signal(monkeypatch: pytest.MonkeyPatch)
     assert {s.name for s in failed} == {"c2pa", "watermark"}
     assert all(s.strength == Strength.INFO and "native crash" in s.evidence for s in failed)
     assert summarize(signals) == Hint.AI  # the metadata reader still ran
+
+
+def test_reader_selection_runs_only_the_named_readers(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_: object) -> list[Signal]:
+        raise AssertionError("an unselected reader ran")
+
+    monkeypatch.setattr(provenance, "read_watermark", boom)
+    monkeypatch.setattr(provenance, "read_c2pa", boom)
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", "NovelAI")
+    decoded = decode_image(png_bytes(Image.new("RGB", (300, 300)), pnginfo=info))
+    assert [s.name for s in read_provenance(decoded, readers=["metadata"])] == ["metadata"]
+    assert read_provenance(decoded, readers=()) == []
+    with pytest.raises(ValueError, match="exif"):
+        read_provenance(decoded, readers=["metadata", "exif"])

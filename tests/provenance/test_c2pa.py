@@ -9,6 +9,8 @@ import pytest
 from sentry_image.provenance.c2pa import interpret, read_c2pa
 from sentry_image.types import Hint, Strength
 
+pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
+
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 
