@@ -63,7 +63,7 @@ def stage_table(paths: list[Path], detector: Any) -> dict[str, list[float]]:
             decoded = clock("read + decode", lambda p=path: load_image(p))
         except ImageError:
             continue
-        clock("provenance: c2pa", lambda d=decoded: read_c2pa(d.data))
+        clock("provenance: c2pa", lambda d=decoded: read_c2pa(d.data, d.info.format))
         clock("provenance: watermark", lambda d=decoded: read_watermark(d.original, d.info.jpeg_quality))
         clock("provenance: metadata", lambda d=decoded: read_metadata(d.original, d.data))
         pixels = clock("preprocess", lambda d=decoded: preprocess(d.rgb, cfg))
