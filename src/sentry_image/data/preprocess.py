@@ -87,24 +87,27 @@ def preprocess(image: Image.Image, cfg: PreprocessConfig) -> NDArray[np.float32]
         w, h = image.size
         scale = cfg.resize_short / min(w, h)
         image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
-    arr = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+    pixels = np.asarray(image)
     size = cfg.crop_size
-    h, w = arr.shape[:2]
+    h, w = pixels.shape[:2]
     if h < size or w < size:
         if cfg.pad_small:
             ph, pw = max(0, size - h), max(0, size - w)
             # reflection keeps local pixel statistics; padding with a constant would add a fake edge
-            arr = np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="reflect")
+            pixels = np.pad(pixels, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="reflect")
         else:
             scale = size / min(h, w)
-            image = Image.fromarray((arr * 255).round().astype(np.uint8)).resize(
-                (max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR)
-            arr = np.asarray(image, dtype=np.float32) / np.float32(255.0)
-        h, w = arr.shape[:2]
-    crops = np.stack([arr[y:y + size, x:x + size] for y, x in crop_grid(h, w, size, cfg.num_crops)])
-    mean = np.asarray(cfg.mean, dtype=np.float32).reshape(1, 3, 1, 1)
-    std = np.asarray(cfg.std, dtype=np.float32).reshape(1, 3, 1, 1)
-    return np.ascontiguousarray((crops.transpose(0, 3, 1, 2) - mean) / std, dtype=np.float32)
+            pixels = np.asarray(image.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                                             Image.Resampling.BILINEAR))
+        h, w = pixels.shape[:2]
+    # Crop the 8-bit pixels first and scale only the crops: the same float32 operations element by element as
+    # scaling the whole image (so the same values bit for bit), on a fraction of the pixels.
+    crops = np.stack([pixels[y:y + size, x:x + size] for y, x in crop_grid(h, w, size, cfg.num_crops)])
+    out = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
+    out /= np.float32(255.0)
+    out -= np.asarray(cfg.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    out /= np.asarray(cfg.std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return out
 
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PreprocessConfig", "crop_grid", "preprocess"]

@@ -84,7 +84,8 @@ def orient(original: Image.Image, rgb: Image.Image) -> tuple[Image.Image, int | 
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any mode to 8-bit RGB as a viewer would display it: alpha composited on white.
+    """Convert any mode to 8-bit RGB as a viewer would display it: alpha composited on white. An RGB image is
+    returned as it is (callers never modify it).
 
     White, not dropping alpha: the colour under fully transparent pixels is arbitrary (often black or encoder
     leftovers) and never seen by a person, so feeding it to the detector would show it pixels no viewer shows.
@@ -101,7 +102,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGB", rgba.size, WHITE)
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    # Covers 1, L, P, RGB, RGBX, YCbCr, LAB, HSV and CMYK (Pillow reads Adobe's inverted JPEG CMYK itself).
+    if mode == "RGB":  # nothing to convert; convert() would copy every pixel (0.5 ms a photo) for nothing
+        return image
+    # Covers 1, L, P, RGBX, YCbCr, LAB, HSV and CMYK (Pillow reads Adobe's inverted JPEG CMYK itself).
     return image.convert("RGB")
 
 
