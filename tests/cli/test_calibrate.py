@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from sentry_image import load_detector
 from sentry_image.cli import app
-from tests.helpers.builders import tiny_checkpoint, write_image
+from tests.helpers.builders import labelled_folder, tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +22,8 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
-def _folder(root: Path, real: int, ai: int) -> Path:
-    for i in range(real):
-        write_image(root / "real" / "cam" / f"r{i}.png", size=(40, 36), seed=i)
-    for i in range(ai):
-        write_image(root / "ai" / "gen" / f"a{i}.png", size=(40, 36), seed=100 + i)
-    return root
-
-
 def test_calibrate_writes_a_recalibrated_copy(ckpt: Path, tmp_path: Path) -> None:
-    data = _folder(tmp_path / "data", 8, 8)
+    data = labelled_folder(tmp_path / "data", 8, 8)
     out = tmp_path / "recal"
     result = CliRunner().invoke(app, ["calibrate", "--model", str(ckpt), "--data", str(data), "--out", str(out),
                                       "--method", "isotonic", "--threshold-rule", "fpr", "--target-fpr", "0.125"])
@@ -53,7 +45,7 @@ def test_calibrate_writes_a_recalibrated_copy(ckpt: Path, tmp_path: Path) -> Non
 
 
 def test_backend_option_scores_on_either_runtime_alike(ckpt: Path, tmp_path: Path) -> None:
-    data = _folder(tmp_path / "data", 6, 6)
+    data = labelled_folder(tmp_path / "data", 6, 6)
     configs = {}
     for backend in ("torch", "onnx"):
         out = tmp_path / backend
@@ -68,7 +60,7 @@ def test_backend_option_scores_on_either_runtime_alike(ckpt: Path, tmp_path: Pat
 
 @pytest.mark.parametrize("case", ["missing model", "one class", "missing data", "out not empty"])
 def test_bad_input_exits_2_with_a_message(case: str, ckpt: Path, tmp_path: Path) -> None:
-    data = _folder(tmp_path / "data", 4, 0 if case == "one class" else 4)
+    data = labelled_folder(tmp_path / "data", 4, 0 if case == "one class" else 4)
     out = tmp_path / "out"
     if case == "out not empty":
         (out / "x").mkdir(parents=True)

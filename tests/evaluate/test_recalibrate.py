@@ -17,21 +17,12 @@ from sentry_image.evaluate.calibrate import CalibrationConfig
 from sentry_image.evaluate.recalibrate import RecalibrationError, calibrate_model, recalibrate, score_split
 from sentry_image.models.checkpoint import load_model
 from sentry_image.models.runtime import logits_for_images
-from tests.helpers.builders import tiny_checkpoint, write_image
+from tests.helpers.builders import labelled_folder, tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny")
-
-
-def labelled_folder(root: Path, real: int, ai: int) -> Path:
-    """``real/`` and ``ai/`` sub-folders of generated images (one source group each)."""
-    for i in range(real):
-        write_image(root / "real" / "cam" / f"r{i}.png", size=(40, 36), seed=i)
-    for i in range(ai):
-        write_image(root / "ai" / "gen" / f"a{i}.png", size=(40, 36), seed=100 + i)
-    return root
 
 
 def test_score_split_uses_the_detection_path_and_skips_what_does_not_decode(ckpt: Path, tmp_path: Path) -> None:

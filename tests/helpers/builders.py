@@ -45,3 +45,12 @@ def write_image(path: Path, size: tuple[int, int] = (64, 48), seed: int = 0, fmt
     path.parent.mkdir(parents=True, exist_ok=True)
     noise_image(size, seed).save(path, format=fmt, **kw)
     return path
+
+
+def labelled_folder(root: Path, real: int, ai: int) -> Path:
+    """``real/cam/`` and ``ai/gen/`` sub-folders of generated images (one source group each)."""
+    for i in range(real):
+        write_image(root / "real" / "cam" / f"r{i}.png", size=(40, 36), seed=i)
+    for i in range(ai):
+        write_image(root / "ai" / "gen" / f"a{i}.png", size=(40, 36), seed=100 + i)
+    return root

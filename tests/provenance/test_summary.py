@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import pytest
 from PIL import Image
 
 import sentry_image.provenance as provenance
-from sentry_image.imaging import decode_image
+from sentry_image.imaging import DecodedImage, decode_image
 from sentry_image.provenance import read_provenance, summarize
 from sentry_image.types import Hint, Signal, Strength
 
@@ -44,17 +45,23 @@ def test_plain_image_has_no_evidence() -> None:
     assert read_provenance(decoded) == []
 
 
+def _novelai_png(monkeypatch: pytest.MonkeyPatch, reader: Callable[..., list[Signal]],
+                 size: tuple[int, int]) -> DecodedImage:
+    """A PNG whose text names NovelAI, with the C2PA and watermark readers replaced by ``reader``."""
+    from PIL.PngImagePlugin import PngInfo
+
+    monkeypatch.setattr(provenance, "read_watermark", reader)
+    monkeypatch.setattr(provenance, "read_c2pa", reader)
+    info = PngInfo()
+    info.add_text("Software", "NovelAI")
+    return decode_image(png_bytes(Image.new("RGB", size), pnginfo=info))
+
+
 def test_a_failing_reader_costs_one_info_signal(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*_: object) -> list[Signal]:
         raise RuntimeError("native crash")
 
-    monkeypatch.setattr(provenance, "read_watermark", boom)
-    monkeypatch.setattr(provenance, "read_c2pa", boom)
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    info.add_text("Software", "NovelAI")
-    signals = read_provenance(decode_image(png_bytes(Image.new("RGB", (64, 64)), pnginfo=info)))
+    signals = read_provenance(_novelai_png(monkeypatch, boom, (64, 64)))
     failed = [s for s in signals if "reader failed" in s.evidence]
     assert {s.name for s in failed} == {"c2pa", "watermark"}
     assert all(s.strength == Strength.INFO and "native crash" in s.evidence for s in failed)
@@ -65,13 +72,7 @@ def test_reader_selection_runs_only_the_named_readers(monkeypatch: pytest.Monkey
     def boom(*_: object) -> list[Signal]:
         raise AssertionError("an unselected reader ran")
 
-    monkeypatch.setattr(provenance, "read_watermark", boom)
-    monkeypatch.setattr(provenance, "read_c2pa", boom)
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    info.add_text("Software", "NovelAI")
-    decoded = decode_image(png_bytes(Image.new("RGB", (300, 300)), pnginfo=info))
+    decoded = _novelai_png(monkeypatch, boom, (300, 300))
     assert [s.name for s in read_provenance(decoded, readers=["metadata"])] == ["metadata"]
     assert read_provenance(decoded, readers=()) == []
     with pytest.raises(ValueError, match="exif"):

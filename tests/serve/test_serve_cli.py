@@ -45,15 +45,6 @@ def test_serve_command_starts_the_service(tiny_model: Path, pool_manifest: Path,
     assert (tmp_path / "cli.db").is_file()
 
 
-def test_malloc_arena_cap_is_set_on_glibc() -> None:
-    import platform
-
-    from sentry_image.serve.app import limit_malloc_arenas
-
-    if platform.libc_ver()[0] == "glibc":
-        assert limit_malloc_arenas() is True
-
-
 def test_serve_command_names_a_missing_checkpoint_without_a_traceback(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "sentry_image.cli", "serve", "--model", str(tmp_path / "none"),
                              "--port", str(free_port())], cwd=tmp_path, capture_output=True, text=True, timeout=120)

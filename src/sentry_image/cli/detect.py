@@ -124,7 +124,10 @@ def detect(
     """Judge each image: probability it is AI-generated, verdict, and the evidence."""
     from ..detect import load_detector
     from ..imaging.inputs import iter_inputs
+    from ..imaging.memory import limit_malloc_arenas
     from ..models.checkpoint import CheckpointError
+
+    limit_malloc_arenas()  # before the decoding threads: keeps a long run's peak memory flat
 
     try:
         detector = load_detector(model, threshold=threshold, provenance=provenance, backend=str(backend))

@@ -57,6 +57,8 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         typer.echo(json.dumps({"checkpoints": shipped, "architectures": registry}, indent=2))
         return
     out = Console()
+    if not out.is_terminal:
+        out = Console(width=160)  # piped: do not squeeze the tables into 80 columns
     table = Table(title="Shipped checkpoints")
     for col in ("name", "model", "architecture", "parameters", "threshold", "recorded metrics"):
         table.add_column(col)

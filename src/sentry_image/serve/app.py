@@ -6,7 +6,6 @@ Startup order: database schema (Alembic) -> detector -> questionnaire pool (scor
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from ..detect import load_detector
+from ..imaging.memory import limit_malloc_arenas
 from ..models.checkpoint import resolve_model
 from .db import make_engine, migrate, session_factory
 from .errors import install_error_handlers
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 _SMALL_BODY = 1024 * 1024  # JSON bodies and page forms
 _FORM_SLACK = 64 * 1024  # multipart boundaries and headers around the files
-_M_ARENA_MAX = -8  # mallopt parameter number, from glibc's malloc.h
 
 
 def _limits(settings: Settings) -> dict[str, int]:
@@ -81,18 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
-
-
-def limit_malloc_arenas(count: int = 2) -> bool:
-    """Cap glibc's malloc arenas. Each thread that allocates gets its own arena (up to 8 per core), and pixels freed
-    in one arena are not reused by another, so with the server's worker threads the peak memory crept from 0.9 to
-    2 GB over three waves of 50 uploads; with two arenas it stayed at 1.2 GB (benchmarks/serve_load.py). Returns
-    whether the cap is set (False off glibc)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_ARENA_MAX, count))
-    except (OSError, AttributeError):
-        return False
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
