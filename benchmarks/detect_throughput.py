@@ -32,6 +32,7 @@ from sentry_image import load_detector
 from sentry_image.data.preprocess import preprocess
 from sentry_image.imaging import ImageError, load_image
 from sentry_image.imaging.inputs import is_image_name, iter_inputs
+from sentry_image.imaging.memory import limit_malloc_arenas
 from sentry_image.models.runtime import logits_for_crops
 from sentry_image.provenance.c2pa import read_c2pa
 from sentry_image.provenance.metadata import read_metadata
@@ -128,6 +129,7 @@ def main() -> None:
     ap.add_argument("--cold-runs", type=int, default=5)
     ap.add_argument("--n", type=int, default=0, help="files in the memory run (0: skip it)")
     args = ap.parse_args()
+    limit_malloc_arenas()  # as `sentry-image detect` does
 
     images = source_images(args.data)
     if not images:
