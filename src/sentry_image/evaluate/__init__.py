@@ -1,1 +1,2 @@
-"""Evaluation: threshold-free and operating-point metrics, and calibration fitted on a calibration split only."""
+"""Evaluation on the inference core: metrics, calibration fitted on a calibration split only, recalibration of a
+checkpoint, degradation suites, the MPBench protocol and its reports. It measures checkpoints; it never trains one."""
