@@ -16,7 +16,8 @@ import yaml
 from PIL import Image
 
 from sentry_image.config import ConfigError, build
-from sentry_image.evaluate.suites import BUILTIN, load_benchmark, load_suite
+from sentry_image.evaluate.benchmark import load_benchmark
+from sentry_image.evaluate.suites import BUILTIN, load_suite
 from sentry_image.models.families import create_detector, get_entry, list_detectors
 from sentry_image.models.runtime import logits_for_images
 from sentry_image.train.config import ModelConfig, load_config, save_config

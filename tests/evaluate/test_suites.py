@@ -11,9 +11,10 @@ from PIL import Image, ImageFilter
 from typer.testing import CliRunner
 
 from sentry_image.cli import app
+from sentry_image.evaluate.benchmark import load_benchmark
 from sentry_image.evaluate.protocol import CONDITIONS, evaluate_checkpoint
 from sentry_image.evaluate.report import read_report, write_report
-from sentry_image.evaluate.suites import BUILTIN, load_benchmark, load_suite, make_condition
+from sentry_image.evaluate.suites import BUILTIN, load_suite, make_condition
 from sentry_image.evaluate.tables import metric_table
 from sentry_image.train.config import ConfigError
 

@@ -41,9 +41,10 @@ def eval_cmd(
 ) -> None:
     """Evaluate a checkpoint with the MPBench protocol per subset x degradation; write JSON, Markdown, HTML."""
     from ..config import ConfigError
+    from ..evaluate.benchmark import BenchmarkConfig, load_benchmark
     from ..evaluate.protocol import evaluate_checkpoint
     from ..evaluate.report import write_report
-    from ..evaluate.suites import BenchmarkConfig, load_benchmark, load_suite
+    from ..evaluate.suites import load_suite
     from ..models.checkpoint import CheckpointError
 
     if data is None and benchmark is None:

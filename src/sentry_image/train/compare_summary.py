@@ -96,8 +96,9 @@ def render_readme(summary: dict[str, Any]) -> str:
         "fixed 640x480 image, *network* = the network alone on that preprocessed image (batch 1, median of "
         f"{cfg['repeats']}). Worst slice = the robustness condition with the lowest pooled AUC."
         + (f" References (evaluated, not trained here): {', '.join(refs)}." if refs else ""),
-        "Files: `<detector>/report.json` (canonical), `report.md`, `report.html` and plots; `leaderboard.md` / "
-        "`leaderboard.json`; `summary.json` (this table and the training records).",
+        "Files: `<detector>/report.json` (canonical) and `report.md`; `leaderboard.md` / `leaderboard.json`; "
+        "`summary.json` (this table and the training records). The run also writes each detector's `report.html` and "
+        "plots, which are not kept in the repository (regenerate them with the command above).",
     ]) + "\n"
 
 
