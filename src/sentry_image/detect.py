@@ -74,17 +74,17 @@ class Detector:
     def __init__(self, model: LoadedModel, *, threshold: float | None = None, provenance: bool = True,
                  max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.model = model
-        self.calibration = calibration = model.calibration
+        self.calibration = model.calibration
         self.config = model.config
         self.provenance = provenance
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
-        self.threshold = calibration.threshold if threshold is None else float(threshold)
-        self.reduce = self._reduction()
+        self.threshold = self.calibration.threshold if threshold is None else float(threshold)
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
         # A caller-chosen threshold means a binary decision: no uncertain band.
-        self.band = calibration.uncertain_band if threshold is None else (self.threshold, self.threshold)
+        self.band = self.calibration.uncertain_band if threshold is None else (self.threshold, self.threshold)
+        self.reduce = self._reduction()
 
     @property
     def name(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,14 +20,12 @@ from PIL import Image
 from ..data.preprocess import PreprocessConfig, preprocess
 from .calibration import Calibration
 
-Backend = Literal["auto", "onnx", "torch"]
-
 
 class CheckpointError(Exception):
     """A checkpoint is missing, malformed, does not match its weights, or needs a backend that is not installed."""
 
 
-BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
+BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")  # auto: onnx when the checkpoint has a graph, else torch
 
 
 @runtime_checkable
@@ -97,5 +95,5 @@ def logits_for_images(runner: Runner, images: Sequence[Image.Image]) -> NDArray[
     return logits_for_crops(runner, [preprocess(image, runner.preprocess_cfg) for image in images])
 
 
-__all__ = ["BACKENDS", "Backend", "CheckpointError", "LoadedModel", "Runner", "logits_for_crops", "logits_for_images",
+__all__ = ["BACKENDS", "CheckpointError", "LoadedModel", "Runner", "logits_for_crops", "logits_for_images",
            "model_id"]
