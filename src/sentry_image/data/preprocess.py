@@ -54,11 +54,6 @@ class PreprocessConfig:
                 known[key] = tuple(known[key])
         return cls(**known)
 
-    def decode_size(self) -> int | None:
-        """The smallest short side the pixels need before preprocessing: ``resize_short`` when the image is
-        resized anyway, ``None`` when the model reads native pixels (a decoder may then never downscale)."""
-        return self.resize_short
-
 
 def _crop_origins(length: int, size: int, n: int) -> list[int]:
     if n <= 1 or length <= size:
