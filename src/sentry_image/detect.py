@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +43,7 @@ from .imaging import (
     decode_pil,
     load_image,
 )
+from .models.calibration import Calibration
 from .models.checkpoint import load_model
 from .models.runtime import LoadedModel, logits_for_crops
 from .provenance import read_provenance
@@ -74,8 +76,6 @@ class Detector:
     def __init__(self, model: LoadedModel, *, threshold: float | None = None, provenance: bool = True,
                  max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.model = model
-        self.calibration = model.calibration
-        self.config = model.config
         self.provenance = provenance
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
@@ -85,6 +85,16 @@ class Detector:
         # A caller-chosen threshold means a binary decision: no uncertain band.
         self.band = self.calibration.uncertain_band if threshold is None else (self.threshold, self.threshold)
         self.reduce = self._reduction()
+
+    @property
+    def calibration(self) -> Calibration:
+        """The loaded model's calibration (probabilities, stored threshold, uncertain band)."""
+        return self.model.calibration
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The checkpoint's ``config.json``."""
+        return self.model.config
 
     @property
     def name(self) -> str:

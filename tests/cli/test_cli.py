@@ -14,7 +14,7 @@ import pytest
 
 from sentry_image import __version__
 from sentry_image.cli.detect import CSV_FIELDS
-from sentry_image.models.checkpoint import model_config
+from sentry_image.models.checkpoint import model_config, model_id
 from tests.helpers.builders import tiny_checkpoint, write_image
 
 
@@ -33,9 +33,8 @@ def ckpt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     return str(tiny_checkpoint(tmp_path_factory.mktemp("cli") / "tiny"))
 
 
-def model_id(ref: str) -> str:
-    config = model_config(ref)
-    return f"{config['name']}@{config['version']}"
+def model_id_of(ref: str) -> str:
+    return model_id(model_config(ref))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +54,7 @@ def test_jsonl_streams_one_valid_row_per_image(ckpt: str, folder: Path) -> None:
     assert sorted(Path(r["path"]).name for r in rows) == ["a.png", "b.jpg", "c.webp"]
     for r in rows:
         assert r["error"] is None and 0.0 <= r["ai_probability"] <= 1.0
-        assert r["verdict"] in {"ai-generated", "real", "uncertain"} and r["model"] == model_id(ckpt)
+        assert r["verdict"] in {"ai-generated", "real", "uncertain"} and r["model"] == model_id_of(ckpt)
     assert "Traceback" not in res.stderr
 
 

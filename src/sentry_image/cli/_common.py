@@ -35,6 +35,13 @@ class Backend(StrEnum):
     torch = "torch"
 
 
+def table_console() -> Console:
+    """A console on stdout for tables: piped output has no terminal width, so it gets 160 columns rather than
+    having its tables squeezed into 80."""
+    out = Console()
+    return out if out.is_terminal else Console(width=160)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``message`` as one error line on stderr and return the exit to raise."""
     err.print(f"[red]error:[/red] {escape(message)}", markup=True)
@@ -69,4 +76,4 @@ def data_bar(*columns: Any) -> Iterator[Progress]:
 
 
 __all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "Backend", "data_bar", "err", "extra_hint", "fail",
-           "log_to_console", "progress"]
+           "log_to_console", "progress", "table_console"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -30,8 +29,8 @@ def compare(
     except ConfigError as exc:
         raise fail(str(exc)) from None
     log_to_console()
-    command = "sentry-image " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
-    summary = run_comparison(cfg, skip_trained=skip_trained, command=command or f"sentry-image compare {config}")
+    command = f"sentry-image compare {shlex.quote(str(config))}" + (" --skip-trained" if skip_trained else "")
+    summary = run_comparison(cfg, skip_trained=skip_trained, command=command)
     err.print(f"best: {summary['best']}; wrote {summary['config']['out']}")
 
 

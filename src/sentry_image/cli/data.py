@@ -13,20 +13,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from ._common import EXIT_DATA, EXIT_USAGE, data_bar, err, fail
-from .data_tables import gallery, scan, shard, split_cmd
+from ._common import EXIT_DATA, EXIT_USAGE, data_bar, err, fail, table_console
+from .data_tables import WorkersOpt, gallery, scan, shard, split_cmd
 
 data_app = typer.Typer(name="data", help="Fetch, extract, verify, scan, split, shard and look at datasets.",
                        no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 SubsetOpt = Annotated[list[str] | None, typer.Option("--subset", "-s", help="Subset name (repeatable).")]
 SplitOpt = Annotated[str | None, typer.Option("--split", help="Every subset of a split: train or val.")]
-WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Decoding threads.")]
 
 
 def _subsets(names: list[str] | None, split: str | None) -> list[Any]:
@@ -56,9 +54,7 @@ def subsets(split: SplitOpt = None,
         table.add_row(str(r["name"]), str(r["split"]), str(r["generator"]), str(r["family"]),
                       str(r["resolution"] or ">=512"), f"{r['count']:,}", str(r["csv"]).rsplit("/", 1)[-1],
                       str(r["note"]))
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=160)  # piped: do not squeeze the table into 80 columns
+    out = table_console()
     out.print(table)
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ._common import err, extra_hint, fail
+from ._common import err, extra_hint, fail, table_console
 
 export_app = typer.Typer(help="Export a detector to another runtime.", no_args_is_help=True)
 PARITY_TOLERANCE = 1e-4  # on calibrated probabilities: what the README promises for the ONNX backend
@@ -56,9 +55,7 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     if as_json:
         typer.echo(json.dumps({"checkpoints": shipped, "architectures": registry}, indent=2))
         return
-    out = Console()
-    if not out.is_terminal:
-        out = Console(width=160)  # piped: do not squeeze the tables into 80 columns
+    out = table_console()
     table = Table(title="Shipped checkpoints")
     for col in ("name", "model", "architecture", "parameters", "threshold", "recorded metrics"):
         table.add_column(col)

@@ -47,6 +47,15 @@ def score_split(runner: Runner, rows: Sequence[ManifestRow]) -> tuple[NDArray[np
     return np.asarray(logits, dtype=np.float64), bad
 
 
+def score_kept(runner: Runner, split: Split) -> tuple[Split, NDArray[np.float64], int]:
+    """The rows of ``split`` that decode (as a split of the same role), their logits, and how many did not."""
+    logits, bad = score_split(runner, split.rows)
+    dropped = set(bad)
+    kept = Split(split.role, tuple(r for i, r in enumerate(split.rows) if i not in dropped), split.groups,
+                 split.description)
+    return kept, logits, len(bad)
+
+
 def calibrate_model(runner: Runner, split: Split, cfg: CalibrationConfig,
                     held_out: Sequence[Split] = ()) -> tuple[Calibration, dict[str, Any], Split]:
     """Score ``split`` and fit ``cfg``'s calibration on the rows that decode.
@@ -55,18 +64,15 @@ def calibrate_model(runner: Runner, split: Split, cfg: CalibrationConfig,
     of the rows it was fitted on. Raises ValueError (from :func:`~.calibrate.fit_calibration`, with the counts)
     when it cannot fit.
     """
-    logits, bad = score_split(runner, split.rows)
-    dropped = set(bad)
-    kept = Split(split.role, tuple(r for i, r in enumerate(split.rows) if i not in dropped), split.groups,
-                 split.description)
+    kept, logits, skipped = score_kept(runner, split)
     scored = ScoredSplit(kept, logits)
     try:
         calibration = fit_calibration(scored, method=cfg.method, rule=cfg.threshold_rule,
                                       target_fpr=cfg.target_fpr, band_halfwidth=cfg.band_halfwidth, held_out=held_out)
     except ValueError as exc:
-        raise ValueError(f"{exc} ({len(kept)} images read, {len(bad)} undecodable)") from exc
+        raise ValueError(f"{exc} ({len(kept)} images read, {skipped} undecodable)") from exc
     metrics = summary(scored.labels, calibration.probability(logits), calibration.threshold)
-    metrics["skipped"] = len(bad)
+    metrics["skipped"] = skipped
     return calibration, metrics, kept
 
 
@@ -120,4 +126,4 @@ def recalibrate(model: str | Path, data: str | Path, out: str | Path, cfg: Calib
     return cal
 
 
-__all__ = ["RecalibrationError", "calibrate_model", "recalibrate", "score_split"]
+__all__ = ["RecalibrationError", "calibrate_model", "recalibrate", "score_kept", "score_split"]

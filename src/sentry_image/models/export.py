@@ -7,14 +7,13 @@ recalibrated folder exports with its new calibration.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import GRAPH, WEIGHTS, load_torch, read_config, resolve_model
-from .onnx import DEFAULT_OPSET, METADATA_KEY, check_parity, export_bytes, quantize_int8, with_metadata
+from .onnx import DEFAULT_OPSET, check_parity, export_bytes, proto_config, quantize_int8, with_metadata
 from .runtime import model_id
 
 log = logging.getLogger(__name__)
@@ -57,8 +56,7 @@ def export_onnx(model: str | Path | None, out: str | Path, *, opset: int = DEFAU
 
         config = read_config(source)
         proto = onnx.load(str(source / GRAPH))
-        stored = json.loads({p.key: p.value for p in proto.metadata_props}.get(METADATA_KEY, "{}"))
-        data = with_metadata(proto, {**config, "onnx": stored.get("onnx", {})})
+        data = with_metadata(proto, {**config, "onnx": proto_config(proto).get("onnx", {})})
         if int8:
             data = quantize_int8(data)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -126,6 +126,12 @@ def export_bytes(net: DetectorModel, config: dict[str, Any], *, opset: int = DEF
     return with_metadata(onnx.load_from_string(buf.getvalue()), _stored_config(config, opset, int8=False))
 
 
+def proto_config(proto: Any) -> dict[str, Any]:
+    """The config stored in a loaded ``onnx.ModelProto`` (empty when the graph carries none)."""
+    stored = {p.key: p.value for p in proto.metadata_props}.get(METADATA_KEY)
+    return dict(json.loads(stored)) if stored else {}
+
+
 def with_metadata(proto: Any, config: dict[str, Any]) -> bytes:
     """``proto`` serialised with ``config`` as its only metadata entry."""
     del proto.metadata_props[:]
@@ -142,7 +148,7 @@ def quantize_int8(model_bytes: bytes) -> bytes:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     proto = onnx.load_from_string(model_bytes)
-    config = json.loads({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
+    config = proto_config(proto)
     root = logging.getLogger()
     level = root.level
     with tempfile.TemporaryDirectory(prefix="sentry-onnx-") as tmp:
@@ -173,4 +179,4 @@ def check_parity(net: DetectorModel, calibration: Calibration, model_bytes: byte
 
 
 __all__ = ["METADATA_KEY", "OPTIMIZATION_LEVELS", "ExportError", "OnnxRunner", "check_parity", "export_bytes",
-           "make_session", "quantize_int8", "stored_config", "with_metadata"]
+           "make_session", "proto_config", "quantize_int8", "stored_config", "with_metadata"]

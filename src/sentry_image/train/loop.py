@@ -47,8 +47,7 @@ Item = tuple[torch.Tensor, int, bool]
 
 def train_view(image: Image.Image, cfg: PreprocessConfig, aug: AugmentConfig, rng: random.Random) -> torch.Tensor:
     """One training tensor ``[3, crop, crop]``: degradation chain, the model's resize, a random crop, a flip."""
-    if aug.enabled:
-        image = degrade.augment(image, rng, aug)
+    image = degrade.augment(image, rng, aug)  # the image as it is when augment.enabled is off
     if cfg.resize_short is not None:
         image = degrade.resize(image, short_side=cfg.resize_short)
     # a random window instead of the centre: more distinct views of each image for the same decode cost

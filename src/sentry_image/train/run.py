@@ -25,7 +25,7 @@ from ..data.preprocess import preprocess
 from ..data.shard import read_shard
 from ..data.splits import Split
 from ..evaluate.metrics import summary
-from ..evaluate.recalibrate import calibrate_model, score_split
+from ..evaluate.recalibrate import calibrate_model, score_kept
 from ..imaging import ImageError, decode_image, load_image
 from ..models.base import DetectorModel
 from ..models.calibration import Calibration
@@ -149,13 +149,12 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
 def _test_metrics(model: DetectorModel, split: Split, calibration: Calibration) -> dict[str, Any]:
     """Metrics of the held-out test split at the fitted threshold: a record for ``sentry-image models``, never an
     input to any fit (the calibration split alone fixed the threshold)."""
-    logits, bad = score_split(model, split.rows)
-    skipped = set(bad)
-    labels = np.array([int(r.label) for i, r in enumerate(split.rows) if i not in skipped], dtype=np.int64)
-    if labels.size == 0:
+    kept, logits, skipped = score_kept(model, split)
+    if not len(kept):
         return {}
+    labels = np.array([int(r.label) for r in kept.rows], dtype=np.int64)
     metrics = summary(labels, calibration.probability(logits), calibration.threshold)
-    metrics["skipped"] = len(bad)
+    metrics["skipped"] = skipped
     return metrics
 
 
