@@ -3,7 +3,7 @@
 Prints:
   * per stage, one image at a time (ms per image: mean, median, p95, share of the total): read + decode, each
     provenance reader (C2PA, watermark, metadata), the model's preprocessing, the forward pass (batch 1);
-  * images/s of decode + the model's resize only (the floor any detector pays: the baseline), of the default
+  * images/s of decode + the model's preparation only (the floor any detector pays: the baseline), of the default
     ``detect`` path (``Detector.detect_many``: decode threads ahead of batched inference), and their ratio
     (goal: >= 0.5);
   * cold start: ``sentry-image detect`` of one image against bare ``python -c pass`` (median of runs);
@@ -29,11 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from sentry_image import load_detector
-from sentry_image.data.preprocess import preprocess
 from sentry_image.imaging import ImageError, load_image
 from sentry_image.imaging.inputs import is_image_name, iter_inputs
 from sentry_image.imaging.memory import limit_malloc_arenas
-from sentry_image.models.runtime import logits_for_crops
 from sentry_image.provenance.c2pa import read_c2pa
 from sentry_image.provenance.metadata import read_metadata
 from sentry_image.provenance.watermark import read_watermark
@@ -49,7 +47,7 @@ def source_images(data: Path) -> list[Path]:
 
 def stage_table(paths: list[Path], detector: Any) -> dict[str, list[float]]:
     """Seconds per image of every stage, one image at a time (what each would cost alone)."""
-    cfg = detector.model.preprocess_cfg
+    scorer = detector.model.scorer
     stages: dict[str, list[float]] = {k: [] for k in ("read + decode", "provenance: c2pa", "provenance: watermark",
                                                         "provenance: metadata", "preprocess", "forward (batch 1)")}
 
@@ -67,8 +65,8 @@ def stage_table(paths: list[Path], detector: Any) -> dict[str, list[float]]:
         clock("provenance: c2pa", lambda d=decoded: read_c2pa(d.data, d.info.format))
         clock("provenance: watermark", lambda d=decoded: read_watermark(d.original, d.info.jpeg_quality))
         clock("provenance: metadata", lambda d=decoded: read_metadata(d.original, d.data))
-        pixels = clock("preprocess", lambda d=decoded: preprocess(d.rgb, cfg))
-        clock("forward (batch 1)", lambda x=pixels: logits_for_crops(detector.model.runner, [x]))
+        prepared = clock("preprocess", lambda d=decoded: scorer.prepare(d.rgb))
+        clock("forward (batch 1)", lambda x=prepared: scorer.score([x]))
     return stages
 
 
@@ -135,7 +133,7 @@ def main() -> None:
     if not images:
         raise SystemExit(f"no images under {args.data}")
     detector = load_detector(args.model)
-    cfg = detector.model.preprocess_cfg
+    scorer = detector.model.scorer
     print(f"model {detector.name} on {detector.backend}; {len(images)} images; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.2f}")
 
@@ -143,7 +141,7 @@ def main() -> None:
         n = 0
         for p in paths:
             try:
-                preprocess(load_image(p).rgb, cfg)
+                scorer.prepare(load_image(p).rgb)
                 n += 1
             except ImageError:
                 pass

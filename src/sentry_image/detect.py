@@ -26,11 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from PIL import Image
 
-from .data.preprocess import preprocess
 from .imaging import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
@@ -45,10 +42,10 @@ from .imaging import (
 )
 from .models.calibration import Calibration
 from .models.checkpoint import load_model
-from .models.runtime import LoadedModel, logits_for_crops
+from .models.runtime import LoadedModel, RegionLogits
 from .provenance import read_provenance
 from .provenance.watermark import mark_can_survive
-from .types import Hint, Signal, Strength, Verdict, VerdictLabel
+from .types import Hint, Region, Signal, Strength, Verdict, VerdictLabel
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +60,9 @@ class _Prepared:
     name: str
     signals: list[Signal]
     info: ImageInfo | None = None
-    pixels: NDArray[np.float32] | None = None  # [num_crops, 3, H, W]
+    inputs: Any = None  # what the model's scorer prepared; None when the image is too small to score
     error: ImageError | None = None
+    scale: float = 1.0  # decoded pixels per displayed pixel (below 1 after a reduced JPEG decode)
 
 
 class Detector:
@@ -74,9 +72,11 @@ class Detector:
     """
 
     def __init__(self, model: LoadedModel, *, threshold: float | None = None, provenance: bool = True,
-                 max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 explain: bool = False) -> None:
         self.model = model
         self.provenance = provenance
+        self.explain = explain
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.threshold = self.calibration.threshold if threshold is None else float(threshold)
@@ -150,7 +150,7 @@ class Detector:
         decode + resize time; reducing straight to the model's side moved them by up to 0.10. A model that reads
         native pixels (``resize_short`` None) always gets every pixel, and so does the watermark reader wherever a
         mark can survive (``watermark.mark_can_survive``)."""
-        side = self.model.preprocess_cfg.resize_short
+        side = self.model.scorer.reduce_to
         if side is None:
             return None
         return Reduce(2 * side, keep=mark_can_survive if self.provenance else None)
@@ -170,10 +170,11 @@ class Detector:
         try:
             decoded = self._decode(source, name)
             signals = read_provenance(decoded) if self.provenance else []
-            pixels = None
+            inputs = None
             if min(decoded.rgb.size) >= MIN_MODEL_SIDE:
-                pixels = preprocess(decoded.rgb, self.model.preprocess_cfg)
-            return _Prepared(name=name, signals=signals, info=decoded.info, pixels=pixels)
+                inputs = self.model.scorer.prepare(decoded.rgb)
+            scale = decoded.rgb.width / max(1, decoded.info.width)  # below 1 after a reduced JPEG decode
+            return _Prepared(name=name, signals=signals, info=decoded.info, inputs=inputs, scale=scale)
         except ImageError as exc:
             return _Prepared(name=name, signals=[], error=exc)
         except Exception as exc:  # a decoder bug must cost one row, never the batch
@@ -181,14 +182,26 @@ class Detector:
             return _Prepared(name=name, signals=[], error=ImageError("unreadable", f"unexpected error: {exc}", name))
 
     def _finish(self, batch: list[_Prepared]) -> Iterator[Verdict]:
-        scorable = [p for p in batch if p.pixels is not None]
+        scorable = [p for p in batch if p.inputs is not None]
         probs: dict[int, float] = {}
+        regions: dict[int, list[Region]] = {}
         if scorable:
-            per_image = logits_for_crops(self.model.runner, [p.pixels for p in scorable if p.pixels is not None])
-            calibrated = self.calibration.probability(per_image)
+            scored = self.model.scorer.score([p.inputs for p in scorable])
+            calibrated = self.calibration.probability(scored.logits)
             probs = {id(p): float(v) for p, v in zip(scorable, calibrated, strict=True)}
+            if self.explain:
+                regions = {id(p): self._regions(r, p.scale) for p, r in zip(scorable, scored.regions, strict=True)
+                           if r is not None}
         for p in batch:
-            yield self._verdict(p, probs.get(id(p)))
+            v = self._verdict(p, probs.get(id(p)))
+            v.regions = regions.get(id(p)) if self.explain and v.ok else None
+            yield v
+
+    def _regions(self, found: RegionLogits, scale: float) -> list[Region]:
+        """Calibrated regions in the displayed image's pixels (a reduced decode's boxes scaled back)."""
+        probs = self.calibration.probability(found.logits)
+        return [Region(round(x / scale), round(y / scale), round(w / scale), round(h / scale), float(p))
+                for (x, y, w, h), p in zip(found.boxes.tolist(), probs, strict=True)]
 
     def _verdict(self, p: _Prepared, prob: float | None) -> Verdict:
         if p.error is not None:
@@ -250,7 +263,7 @@ def fuse(prob: float | None, signals: list[Signal], threshold: float,
 
 def load_detector(model: str | Path | None = None, *, threshold: float | None = None, provenance: bool = True,
                   max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  backend: str = "auto", threads: int | None = None) -> Detector:
+                  backend: str = "auto", threads: int | None = None, explain: bool = False) -> Detector:
     """Load a detector: the shipped default (``None``), a shipped checkpoint by name, a checkpoint folder, or an
     ``.onnx`` file written by ``sentry-image export onnx``.
 
@@ -264,12 +277,13 @@ def load_detector(model: str | Path | None = None, *, threshold: float | None = 
         backend: ``auto`` (onnxruntime when the checkpoint has a graph, else torch), ``onnx`` or ``torch`` (needs
             the ``train`` extra).
         threads: inference threads (``None``: the runtime's default).
+        explain: fill each verdict's ``regions``: the calibrated probability of every region the model scored.
 
     Raises:
         CheckpointError: a missing or malformed checkpoint, or a backend that is not installed.
     """
     return Detector(load_model(model, backend, threads=threads), threshold=threshold, provenance=provenance,
-                    max_bytes=max_bytes, max_pixels=max_pixels)
+                    max_bytes=max_bytes, max_pixels=max_pixels, explain=explain)
 
 
 __all__ = ["Detector", "Source", "fuse", "load_detector"]

@@ -107,6 +107,22 @@ class ImageInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Region:
+    """One scored region of an image (``detect --explain``): a box in the image's displayed pixels and the
+    calibrated probability the detector gives the image were all of it like this region."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    ai_probability: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": [self.x, self.y, self.width, self.height],
+                "ai_probability": round(float(self.ai_probability), 6)}
+
+
 @dataclass
 class Verdict:
     """The result for one input: the contract shared by the CLI (json/jsonl/csv), the Python API and the service.
@@ -123,6 +139,7 @@ class Verdict:
         reasons: plain-language sentences explaining the verdict.
         image: decoded facts (format, width, height, JPEG quality estimate, ...).
         error: set when the input failed; then probability and verdict are ``None``.
+        regions: per-region probabilities (the detector's map of where it looked), when asked for (``explain``).
     """
 
     path: str
@@ -135,6 +152,7 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     image: dict[str, Any] | None = None
     error: ImageError | None = None
+    regions: list[Region] | None = None
 
     @property
     def ok(self) -> bool:
@@ -152,6 +170,7 @@ class Verdict:
             "reasons": list(self.reasons),
             "image": self.image,
             "error": None if self.error is None else self.error.to_dict(),
+            "regions": None if self.regions is None else [r.to_dict() for r in self.regions],
         }
 
     @classmethod
@@ -160,4 +179,4 @@ class Verdict:
                    error=ImageError(code, message, path))
 
 
-__all__ = ["Hint", "ImageError", "ImageInfo", "Label", "Signal", "Strength", "Verdict", "VerdictLabel"]
+__all__ = ["Hint", "ImageError", "ImageInfo", "Label", "Region", "Signal", "Strength", "Verdict", "VerdictLabel"]

@@ -8,7 +8,7 @@ from numpy.typing import NDArray
 
 from sentry_image.data.preprocess import PreprocessConfig, preprocess
 from sentry_image.models.calibration import Calibration
-from sentry_image.models.runtime import LoadedModel, Runner, logits_for_crops, logits_for_images, model_id
+from sentry_image.models.runtime import CropScorer, LoadedModel, Runner, Scorer, as_scorer, logits_for_images, model_id
 from tests.helpers.builders import noise_image
 
 
@@ -29,14 +29,28 @@ def test_a_class_with_a_config_and_run_is_a_runner() -> None:
     assert isinstance(MeanRunner(), Runner) and not isinstance(object(), Runner)
 
 
-def test_logits_for_crops_is_one_forward_pass_and_one_mean_per_image() -> None:
+def test_a_crop_scorer_runs_one_forward_pass_and_takes_one_mean_per_image() -> None:
     runner = MeanRunner()
-    crops = [np.full((n, 3, 16, 16), v, dtype=np.float32) for n, v in ((1, 1.0), (4, 2.0), (2, -3.0))]
-    crops[1][3] = 6.0  # the last of its four crops: the mean of 2, 2, 2, 6 is 3
-    logits = logits_for_crops(runner, crops)
-    assert logits.dtype == np.float64 and logits.tolist() == [1.0, 3.0, -3.0]
+    scorer = CropScorer(runner)
+    prepared = [scorer.prepare(noise_image((16, 16), seed=s)) for s in range(3)]
+    for p, (n, v) in zip(prepared, ((1, 1.0), (4, 2.0), (2, -3.0)), strict=True):
+        p.pixels = np.full((n, 3, 16, 16), v, dtype=np.float32)
+        p.boxes = np.zeros((n, 4), dtype=np.int64)
+    prepared[1].pixels[3] = 6.0  # the last of its four crops: the mean of 2, 2, 2, 6 is 3
+    scored = scorer.score(prepared)
+    assert scored.logits.dtype == np.float64 and scored.logits.tolist() == [1.0, 3.0, -3.0]
     assert runner.batches == [(7, 3, 16, 16)]  # every crop of every image in a single batch
-    assert logits_for_crops(runner, []).shape == (0,) and len(runner.batches) == 1  # nothing to run
+    assert [r.logits.tolist() for r in scored.regions if r is not None] == [[1.0], [2.0, 2.0, 2.0, 6.0], [-3.0, -3.0]]
+    assert scorer.score([]).logits.shape == (0,) and len(runner.batches) == 1  # nothing to run
+
+
+def test_a_crop_scorers_regions_are_its_crops_in_the_images_pixels() -> None:
+    scorer = CropScorer(MeanRunner(crop=24, num_crops=4))  # native pixels, a 2x2 grid
+    found = scorer.score([scorer.prepare(noise_image((60, 40), seed=1))]).regions[0]
+    assert found is not None and found.boxes.tolist() == [[0, 0, 24, 24], [36, 0, 24, 24], [0, 16, 24, 24],
+                                                            [36, 16, 24, 24]]
+    assert scorer.reduce_to is None and isinstance(scorer, Scorer) and as_scorer(scorer) is scorer
+    assert isinstance(as_scorer(MeanRunner()), CropScorer) and not isinstance(MeanRunner(), Scorer)
 
 
 def test_logits_for_images_preprocesses_with_the_runners_own_config() -> None:
@@ -55,7 +69,7 @@ def test_model_id_and_loaded_model() -> None:
     runner = MeanRunner()
     loaded = LoadedModel(runner, Calibration(threshold=0.3), {"name": "m", "version": "2", "num_parameters": 12},
                          "onnx", "/x")
-    assert loaded.id == "m@2" and loaded.preprocess_cfg is runner.preprocess_cfg and loaded.num_parameters == 12
+    assert loaded.id == "m@2" and loaded.scorer.runner is runner and loaded.num_parameters == 12  # type: ignore[attr-defined]
     assert LoadedModel(runner, Calibration(), {}, "torch").num_parameters == 0
 
 

@@ -105,4 +105,29 @@ def preprocess(image: Image.Image, cfg: PreprocessConfig) -> NDArray[np.float32]
     return out
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PreprocessConfig", "crop_grid", "preprocess"]
+def crop_boxes(width: int, height: int, cfg: PreprocessConfig) -> list[tuple[int, int, int, int]]:
+    """Where each crop of :func:`preprocess` lies in the input image: ``(x, y, w, h)`` in the input's pixels, in
+    crop order, clipped to the image (a padded small image's crop covers all of it; a resized image's crop covers
+    the corresponding larger area)."""
+    scale = 1.0 if cfg.resize_short is None else cfg.resize_short / min(width, height)
+    w, h = width, height
+    if cfg.resize_short is not None:
+        w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    size, top, left = cfg.crop_size, 0, 0
+    if h < size or w < size:
+        if cfg.pad_small:
+            top, left = max(0, size - h) // 2, max(0, size - w) // 2
+            h, w = h + max(0, size - h), w + max(0, size - w)
+        else:
+            up = size / min(h, w)
+            scale *= up
+            w, h = max(size, round(w * up)), max(size, round(h * up))
+    boxes = []
+    for y, x in crop_grid(h, w, size, cfg.num_crops):
+        x0, y0 = max(0.0, (x - left) / scale), max(0.0, (y - top) / scale)
+        x1, y1 = min(float(width), (x - left + size) / scale), min(float(height), (y - top + size) / scale)
+        boxes.append((round(x0), round(y0), max(1, round(x1 - x0)), max(1, round(y1 - y0))))
+    return boxes
+
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PreprocessConfig", "crop_boxes", "crop_grid", "preprocess"]

@@ -19,13 +19,12 @@ import numpy as np
 from PIL import Image
 
 from ..data.manifest import ManifestRow, rows_hash
-from ..data.preprocess import preprocess
 from ..data.sources import read_source
 from ..data.splits import make_splits
 from ..imaging import ImageError, load_image
 from ..models.calibration import Calibration
 from ..models.checkpoint import load_model
-from ..models.runtime import Runner, logits_for_images
+from ..models.runtime import Runner, Scorer, as_scorer, logits_for_images
 from .metrics import summary
 from .suites import BUILTIN, Condition, Suite, load_suite
 
@@ -89,7 +88,7 @@ def subset_masks(labels: np.ndarray, subsets: Sequence[str]) -> dict[str, np.nda
     return masks
 
 
-def score_conditions(model: Runner, calibration: Calibration, rows: Sequence[ManifestRow],
+def score_conditions(model: Runner | Scorer, calibration: Calibration, rows: Sequence[ManifestRow],
                      conditions: Sequence[Condition], on_row: Callable[[], None] | None = None
                      ) -> tuple[list[int], dict[str, np.ndarray], list[dict[str, str]], float]:
     """Calibrated probabilities per condition for the rows that decode; also the skipped rows and the
@@ -125,7 +124,7 @@ def _warn_one_class(labels: np.ndarray) -> None:
                     "AI" if n_ai else "real", labels.size, "real" if n_ai else "AI")
 
 
-def evaluate(model: Runner, calibration: Calibration, rows: Sequence[ManifestRow], *,
+def evaluate(model: Runner | Scorer, calibration: Calibration, rows: Sequence[ManifestRow], *,
              suite: str | Path | Suite = "robustness", subset_key: str = "family",
              on_row: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run the protocol; returns the ``results``, ``predictions``, ``throughput`` and skip record of a report.
@@ -149,7 +148,7 @@ def evaluate(model: Runner, calibration: Calibration, rows: Sequence[ManifestRow
             "predictions": predictions, "throughput": throughput, "skipped": skipped, "rows_sha256": rows_hash(used)}
 
 
-def measure_throughput(model: Runner, repeats: int = 10, size: tuple[int, int] = (640, 480), *,
+def measure_throughput(model: Runner | Scorer, repeats: int = 10, size: tuple[int, int] = (640, 480), *,
                        network_only: bool = False) -> float:
     """Images per second of preprocessing + forward on one fixed synthetic image (batch 1, median of repeats);
     with ``network_only``, of the network alone on that image already preprocessed.
@@ -158,11 +157,12 @@ def measure_throughput(model: Runner, repeats: int = 10, size: tuple[int, int] =
     """
     rng = np.random.default_rng(0)
     image = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    scorer = as_scorer(model)
     if network_only:
-        x = preprocess(image, model.preprocess_cfg)
-        call: Callable[[], object] = lambda: model.run(x)  # noqa: E731
+        x = scorer.prepare(image)
+        call: Callable[[], object] = lambda: scorer.score([x])  # noqa: E731
     else:
-        call = lambda: logits_for_images(model, [image])  # noqa: E731
+        call = lambda: logits_for_images(scorer, [image])  # noqa: E731
     call()  # warm-up: first calls allocate and pick kernels
     times = []
     for _ in range(repeats):
@@ -198,7 +198,7 @@ def evaluate_checkpoint(model_ref: str | Path, data: str | Path | Sequence[Manif
     chosen = load_suite(suite)
     rows = read_data(data, root=root, real=real)
     loaded = load_model(str(model_ref), backend)
-    model, calibration, config = loaded.runner, loaded.calibration, loaded.config
+    model, calibration, config = loaded.scorer, loaded.calibration, loaded.config
     recorded = config.get("split", {})
     if split != "all":
         fractions = config.get("training", {}).get("config", {}).get("data", {}).get("fractions", [0.6, 0.2, 0.2])

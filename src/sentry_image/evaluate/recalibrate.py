@@ -22,7 +22,8 @@ from ..data.splits import Split, folder_key
 from ..imaging import ImageError, load_image
 from ..models.calibration import Calibration
 from ..models.checkpoint import GRAPH, WEIGHTS, CheckpointError, load_model, write_config
-from ..models.runtime import Runner, logits_for_images
+from ..models.fusion import ARCHITECTURE as FUSION
+from ..models.runtime import Runner, Scorer, logits_for_images
 from .calibrate import CalibrationConfig, ScoredSplit, fit_calibration
 from .metrics import summary
 
@@ -33,7 +34,7 @@ class RecalibrationError(ValueError):
     """The checkpoint, the data or the output folder cannot be used; the message says which and why."""
 
 
-def score_split(runner: Runner, rows: Sequence[ManifestRow]) -> tuple[NDArray[np.float64], list[int]]:
+def score_split(runner: Runner | Scorer, rows: Sequence[ManifestRow]) -> tuple[NDArray[np.float64], list[int]]:
     """Logits through the detection-time path for every row that decodes; indices of those that do not."""
     logits, bad = [], []
     for i, row in enumerate(rows):
@@ -47,7 +48,7 @@ def score_split(runner: Runner, rows: Sequence[ManifestRow]) -> tuple[NDArray[np
     return np.asarray(logits, dtype=np.float64), bad
 
 
-def score_kept(runner: Runner, split: Split) -> tuple[Split, NDArray[np.float64], int]:
+def score_kept(runner: Runner | Scorer, split: Split) -> tuple[Split, NDArray[np.float64], int]:
     """The rows of ``split`` that decode (as a split of the same role), their logits, and how many did not."""
     logits, bad = score_split(runner, split.rows)
     dropped = set(bad)
@@ -56,7 +57,7 @@ def score_kept(runner: Runner, split: Split) -> tuple[Split, NDArray[np.float64]
     return kept, logits, len(bad)
 
 
-def calibrate_model(runner: Runner, split: Split, cfg: CalibrationConfig,
+def calibrate_model(runner: Runner | Scorer, split: Split, cfg: CalibrationConfig,
                     held_out: Sequence[Split] = ()) -> tuple[Calibration, dict[str, Any], Split]:
     """Score ``split`` and fit ``cfg``'s calibration on the rows that decode.
 
@@ -68,7 +69,8 @@ def calibrate_model(runner: Runner, split: Split, cfg: CalibrationConfig,
     scored = ScoredSplit(kept, logits)
     try:
         calibration = fit_calibration(scored, method=cfg.method, rule=cfg.threshold_rule,
-                                      target_fpr=cfg.target_fpr, band_halfwidth=cfg.band_halfwidth, held_out=held_out)
+                                      target_fpr=cfg.target_fpr, band_halfwidth=cfg.band_halfwidth, held_out=held_out,
+                                      selective_accuracy=cfg.selective_accuracy)
     except ValueError as exc:
         raise ValueError(f"{exc} ({len(kept)} images read, {skipped} undecodable)") from exc
     metrics = summary(scored.labels, calibration.probability(logits), calibration.threshold)
@@ -105,7 +107,7 @@ def recalibrate(model: str | Path, data: str | Path, out: str | Path, cfg: Calib
     split = Split("calibration", tuple(rows), tuple(sorted({folder_key(r) for r in rows})),
                   f"all decodable images of {data} (recalibration data)")
     try:
-        cal, metrics, fitted = calibrate_model(loaded.runner, split, cfg)
+        cal, metrics, fitted = calibrate_model(loaded.scorer, split, cfg)
     except ValueError as exc:
         raise RecalibrationError(f"--data: {exc}") from None
     config, old = dict(loaded.config), loaded.calibration
@@ -122,6 +124,8 @@ def recalibrate(model: str | Path, data: str | Path, out: str | Path, cfg: Calib
     for weights in (WEIGHTS, GRAPH):  # config.json is authoritative in a folder: the graph keeps its export copy
         if (source / weights).is_file():
             shutil.copy2(source / weights, out / weights)
+    for branch in config.get("branches", []) if config.get("architecture") == FUSION else []:
+        shutil.copytree(source / branch["folder"], out / branch["folder"])  # a fusion's branches, unchanged
     write_config(out, config)
     return cal
 

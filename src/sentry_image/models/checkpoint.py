@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from ..data.preprocess import PreprocessConfig
 from ..types import Label
 from .calibration import Calibration
+from .fusion import ARCHITECTURE as FUSION
+from .fusion import load_fused
 from .onnx import OnnxRunner, export_bytes, make_session, stored_config
 from .runtime import BACKENDS, CheckpointError, LoadedModel, model_id
 
@@ -197,8 +199,9 @@ def load_model(model: str | Path | None = None, backend: str = "auto", *, thread
     """Load any model reference for inference.
 
     Args:
-        model: ``None``/``"default"`` (the shipped default), a shipped checkpoint name, a checkpoint folder, or an
-            ``.onnx`` file written by ``sentry-image export onnx``.
+        model: ``None``/``"default"`` (the shipped default), a shipped checkpoint name, a checkpoint folder (a
+            fusion folder loads each of its branches on ``backend``), or an ``.onnx`` file written by
+            ``sentry-image export onnx``.
         backend: ``auto`` (onnxruntime when a graph exists, else torch), ``onnx`` or ``torch``. ``onnx`` on a
             folder with torch weights only exports the graph in memory first (needs torch; a few seconds).
         threads: inference threads (``None``: the runtime's default, one per core).
@@ -207,6 +210,10 @@ def load_model(model: str | Path | None = None, backend: str = "auto", *, thread
         CheckpointError: a missing or malformed checkpoint, or a backend whose packages are not installed.
     """
     path = resolve_model(model)
+    if path.is_dir() and read_config(path).get("architecture") == FUSION:
+        config = read_config(path)
+        return load_fused(path, config, _calibration(config, str(path)),
+                          lambda branch: load_model(branch, backend, threads=threads))
     chosen = choose_backend(path, backend)
     if chosen == "torch":
         net, calibration, config = load_torch(path)

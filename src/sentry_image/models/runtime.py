@@ -1,23 +1,29 @@
-"""What inference needs from a model, whatever runs it: the :class:`Runner` contract and :class:`LoadedModel`.
+"""What inference needs from a model, whatever runs it: the :class:`Runner` and :class:`Scorer` contracts and
+:class:`LoadedModel`.
 
 A runner maps preprocessed pixels ``[N, 3, H, W]`` (float32, from :func:`sentry_image.data.preprocess.preprocess`
 with the runner's own ``preprocess_cfg``) to ``N`` raw logits, positive meaning AI-generated. Two implement it: an
 onnxruntime session (:class:`sentry_image.models.onnx.OnnxRunner`, the inference core) and a torch
 :class:`~sentry_image.models.base.DetectorModel` (checkpoints being trained or compared). Detection, evaluation
 and recalibration only ever see this contract, so they run the same on both and never import torch themselves.
+
+A scorer turns images into one raw logit each, in two steps: :meth:`Scorer.prepare` (per image, on the decoding
+threads) and :meth:`Scorer.score` (one batched call), and says where in each image it looked (:class:`RegionLogits`).
+A single network is a :class:`CropScorer` around its runner; a fusion of branches
+(:mod:`sentry_image.models.fusion`) is another scorer. Detection, evaluation and calibration call scorers only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from ..data.preprocess import PreprocessConfig, preprocess
+from ..data.preprocess import PreprocessConfig, crop_boxes, preprocess
 from .calibration import Calibration
 
 
@@ -45,22 +51,106 @@ def model_id(config: dict[str, Any]) -> str:
 
 
 @dataclass
+class RegionLogits:
+    """Where a scorer looked in one image: boxes ``[k, 4]`` (x, y, w, h in the input image's pixels) and the raw
+    logit of each (on the image logit's scale: the logit the image would get were all of it like that box)."""
+
+    boxes: NDArray[np.int64]
+    logits: NDArray[np.float64]
+
+
+@dataclass
+class Scored:
+    """A batch's scores: one raw logit per image, and per image its regions (``None`` when it has no map)."""
+
+    logits: NDArray[np.float64]
+    regions: list[RegionLogits | None]
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Images -> raw logits, prepared per image and scored per batch.
+
+    ``reduce_to``: the short side a decoder may reduce a JPEG to before :meth:`prepare` (its own resize does the
+    rest); ``None`` when the scorer needs every pixel.
+    """
+
+    reduce_to: int | None
+
+    def prepare(self, image: Image.Image) -> Any:
+        """Whatever :meth:`score` needs of one RGB image (arrays only: the image itself may then be dropped)."""
+        ...
+
+    def score(self, prepared: Sequence[Any]) -> Scored:
+        """One raw logit (and the regions) per prepared image."""
+        ...
+
+
+@dataclass
+class Crops:
+    """A single network's prepared image: its preprocessed crops and where they lie."""
+
+    pixels: NDArray[np.float32]
+    boxes: NDArray[np.int64]
+
+
+class CropScorer:
+    """A :class:`Runner` as a scorer: each image's crops in one forward pass, the image logit the mean of its
+    crops' logits, the crops its regions."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.reduce_to = runner.preprocess_cfg.resize_short
+
+    def prepare(self, image: Image.Image) -> Crops:
+        cfg = self.runner.preprocess_cfg
+        boxes = np.asarray(crop_boxes(image.width, image.height, cfg), dtype=np.int64)
+        return Crops(preprocess(image, cfg), boxes)
+
+    def score(self, prepared: Sequence[Crops]) -> Scored:
+        if not prepared:
+            return Scored(np.zeros(0, dtype=np.float64), [])
+        counts = [p.pixels.shape[0] for p in prepared]
+        batch = np.ascontiguousarray(np.concatenate([p.pixels for p in prepared]), dtype=np.float32)
+        out = np.asarray(self.runner.run(batch), dtype=np.float32).reshape(-1)
+        ends = np.cumsum(counts)
+        per_crop = [out[end - n:end] for n, end in zip(counts, ends, strict=True)]
+        logits = np.array([c.mean(dtype=np.float32) for c in per_crop], dtype=np.float64)
+        regions: list[RegionLogits | None] = [RegionLogits(p.boxes, c.astype(np.float64))
+                                              for p, c in zip(prepared, per_crop, strict=True)]
+        return Scored(logits, regions)
+
+
+def as_scorer(model: Runner | Scorer) -> Scorer:
+    """``model`` as a scorer (a runner is wrapped in a :class:`CropScorer`)."""
+    return model if isinstance(model, Scorer) else CropScorer(model)
+
+
+@dataclass
 class LoadedModel:
-    """A model ready for inference: its runner, calibration and the checkpoint config it came from.
+    """A model ready for inference: its scorer, calibration and the checkpoint config it came from.
 
     Attributes:
-        runner: the network on one backend.
+        runner: the network on one backend (``None`` for a fusion of several networks).
         calibration: logits -> probability, threshold and uncertain band.
         config: the checkpoint's ``config.json`` (or an ONNX file's stored copy).
         backend: ``onnx`` or ``torch``: what runs it.
         source: where it was loaded from (a folder or file path), for messages and reports.
+        scorer: images -> logits (default: a :class:`CropScorer` of ``runner``).
     """
 
-    runner: Runner
+    runner: Runner | None
     calibration: Calibration
     config: dict[str, Any]
     backend: str
     source: str = ""
+    scorer: Scorer = field(default=None)  # type: ignore[assignment]  # filled in from runner below
+
+    def __post_init__(self) -> None:
+        if self.scorer is None:
+            if self.runner is None:
+                raise CheckpointError("a loaded model needs a runner or a scorer")
+            self.scorer = CropScorer(self.runner)
 
     @property
     def id(self) -> str:
@@ -68,32 +158,16 @@ class LoadedModel:
         return model_id(self.config)
 
     @property
-    def preprocess_cfg(self) -> PreprocessConfig:
-        return self.runner.preprocess_cfg
-
-    @property
     def num_parameters(self) -> int:
         """Parameter count recorded in the checkpoint (an onnxruntime graph has no parameter objects to count)."""
         return int(self.config.get("num_parameters") or 0)
 
 
-def logits_for_crops(runner: Runner, crops: Sequence[NDArray[np.float32]]) -> NDArray[np.float64]:
-    """One forward pass over already preprocessed images (``[num_crops, 3, H, W]`` each): one logit per image,
-    the mean over its crops."""
-    if not crops:
-        return np.zeros(0, dtype=np.float64)
-    counts = [c.shape[0] for c in crops]
-    out = np.asarray(runner.run(np.ascontiguousarray(np.concatenate(crops), dtype=np.float32)), dtype=np.float32)
-    out = out.reshape(-1)
-    ends = np.cumsum(counts)
-    return np.array([out[end - n:end].mean(dtype=np.float32) for n, end in zip(counts, ends, strict=True)],
-                    dtype=np.float64)
+def logits_for_images(model: Runner | Scorer, images: Sequence[Image.Image]) -> NDArray[np.float64]:
+    """One raw logit per image, through the model's own preparation (a runner: crops averaged)."""
+    scorer = as_scorer(model)
+    return scorer.score([scorer.prepare(image) for image in images]).logits
 
 
-def logits_for_images(runner: Runner, images: Sequence[Image.Image]) -> NDArray[np.float64]:
-    """Preprocess ``images`` with the runner's own config and return one logit per image (crops averaged)."""
-    return logits_for_crops(runner, [preprocess(image, runner.preprocess_cfg) for image in images])
-
-
-__all__ = ["BACKENDS", "CheckpointError", "LoadedModel", "Runner", "logits_for_crops", "logits_for_images",
-           "model_id"]
+__all__ = ["BACKENDS", "CheckpointError", "CropScorer", "Crops", "LoadedModel", "RegionLogits", "Runner", "Scored",
+           "Scorer", "as_scorer", "logits_for_images", "model_id"]

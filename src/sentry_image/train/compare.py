@@ -122,7 +122,7 @@ def time_detector(checkpoint: str | Path, paths: list[Path], repeats: int) -> di
     t0 = time.perf_counter()
     verdicts = list(detector.detect_many(paths))
     seconds = time.perf_counter() - t0
-    runner = detector.model.runner
+    runner = detector.model.scorer
     return {"detect_images_per_s": round(len(verdicts) / max(seconds, 1e-9), 2),
             "forward_images_per_s": measure_throughput(runner, repeats=repeats),
             "network_images_per_s": measure_throughput(runner, repeats=repeats, network_only=True),

@@ -1,0 +1,109 @@
+"""Fusion checkpoints (:mod:`sentry_image.models.fusion`): the stacker's arithmetic, the regions it draws, loading a
+folder of branch checkpoints on either backend, and the errors of a malformed one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sentry_image import load_detector
+from sentry_image.models import Calibration, create_detector, save_checkpoint
+from sentry_image.models.checkpoint import CheckpointError, load_model, write_config
+from sentry_image.models.export import export_onnx
+from sentry_image.models.fusion import FusedScorer
+from sentry_image.models.runtime import RegionLogits, Scored
+from tests.helpers.builders import write_image
+
+
+class FixedScorer:
+    """A branch whose image logit is the image's width times ``factor``; ``regions``: two boxes at -1 and +1."""
+
+    def __init__(self, factor: float, reduce_to: int | None, regions: bool = False) -> None:
+        self.factor, self.reduce_to, self.regions = factor, reduce_to, regions
+
+    def prepare(self, image: Image.Image) -> float:
+        return float(image.width)
+
+    def score(self, prepared: Sequence[float]) -> Scored:
+        logits = np.asarray(prepared, dtype=np.float64) * self.factor
+        regions = [RegionLogits(np.array([[0, 0, 4, 4], [4, 0, 4, 4]]), np.array([-1.0, 1.0])) if self.regions
+                   else None for _ in prepared]
+        return Scored(logits, regions)
+
+
+@pytest.mark.core
+def test_the_stacked_logit_is_the_weighted_sum_and_a_region_replaces_its_branchs_logit() -> None:
+    fused = FusedScorer({"a": FixedScorer(1.0, 256), "b": FixedScorer(0.5, None, regions=True)},
+                        {"a": 2.0, "b": -1.0}, bias=0.5, regions="b")
+    assert fused.reduce_to is None  # one branch needs every pixel: no reduced decode
+    images = [Image.new("RGB", (w, 8)) for w in (8, 10)]
+    scored = fused.score([fused.prepare(im) for im in images])
+    np.testing.assert_allclose(scored.logits, [0.5 + 2 * 8 - 0.5 * 8, 0.5 + 2 * 10 - 0.5 * 10])
+    first = scored.regions[0]
+    assert first is not None and first.boxes.tolist() == [[0, 0, 4, 4], [4, 0, 4, 4]]
+    np.testing.assert_allclose(first.logits, [0.5 + 16 - 1 * -1.0, 0.5 + 16 - 1 * 1.0])
+    assert FusedScorer({"a": FixedScorer(1, 224), "b": FixedScorer(1, 256)}, {"a": 1, "b": 1}, 0).reduce_to == 256
+    with pytest.raises(ValueError, match="do not match"):
+        FusedScorer({"a": FixedScorer(1, None)}, {"b": 1.0}, 0.0)
+    with pytest.raises(ValueError, match="regions branch"):
+        FusedScorer({"a": FixedScorer(1, None)}, {"a": 1.0}, 0.0, regions="z")
+
+
+def _fusion(folder: Path) -> Path:
+    torch.manual_seed(0)
+    for name, arch in (("semantic", "test_efficientnet_lite_tiny"), ("lowlevel", "test_lowlevel_tiny")):
+        save_checkpoint(create_detector(arch), folder / name, name=f"f-{name}", version="1")
+        export_onnx(folder / name, folder / name / "model.onnx")
+    write_config(folder, {
+        "name": "fused", "version": "2", "architecture": "fusion",
+        "branches": [{"name": "semantic", "folder": "semantic", "weight": 1.5},
+                     {"name": "lowlevel", "folder": "lowlevel", "weight": 0.7}],
+        "stacker": {"bias": -0.2, "regions": "lowlevel"}, "preprocessing": {},
+        "calibration": Calibration(temperature=0.8, threshold=0.4, uncertain_band=(0.35, 0.45)).to_dict()})
+    return folder
+
+
+def test_a_fusion_folder_runs_the_same_on_onnxruntime_and_torch_and_maps_its_tiles(tmp_path: Path) -> None:
+    ckpt = _fusion(tmp_path / "fused")
+    images = [write_image(tmp_path / f"{k}.png", size=s, seed=k) for k, s in enumerate([(64, 48), (130, 90)])]
+    onnx_det = load_detector(ckpt, explain=True)
+    torch_det = load_detector(ckpt, backend="torch")
+    assert onnx_det.name == "fused@2" and onnx_det.backend == "onnx" and torch_det.backend == "torch"
+    got = list(onnx_det.detect_many(images))
+    ref = list(torch_det.detect_many(images))
+    for o, t in zip(got, ref, strict=True):
+        assert o.ai_probability is not None and t.ai_probability is not None
+        assert abs(o.ai_probability - t.ai_probability) < 1e-4
+        assert t.regions is None  # only when asked for
+    regions = got[1].regions
+    assert regions is not None and len(regions) == 4  # the low-level branch's 2x2 grid of 32 px tiles
+    assert {(r.width, r.height) for r in regions} == {(32, 32)}
+    assert max(r.x + r.width for r in regions) == 130 and max(r.y + r.height for r in regions) == 90
+    # the branches' own logits, stacked by hand, give the fused probability
+    model = load_model(ckpt)
+    sem, low = (load_model(ckpt / b) for b in ("semantic", "lowlevel"))
+    image = Image.open(images[1]).convert("RGB")
+    z = -0.2 + 1.5 * sem.scorer.score([sem.scorer.prepare(image)]).logits + \
+        0.7 * low.scorer.score([low.scorer.prepare(image)]).logits
+    assert got[1].ai_probability == pytest.approx(float(model.calibration.probability(z)[0]), abs=1e-6)
+
+
+def test_a_malformed_fusion_folder_is_refused_with_a_reason(tmp_path: Path) -> None:
+    ckpt = _fusion(tmp_path / "fused")
+    config = json.loads((ckpt / "config.json").read_text())
+    for branches, message in (([], "non-empty"), ([{"name": "x", "folder": "../x", "weight": 1}], "inside"),
+                              ([{"name": "x", "weight": 1}], "name, folder and weight")):
+        write_config(ckpt, {**config, "branches": branches})
+        with pytest.raises(CheckpointError, match=message):
+            load_model(ckpt)
+    write_config(ckpt, config)
+    shutil.rmtree(ckpt / "lowlevel")
+    with pytest.raises(CheckpointError, match="lowlevel"):
+        load_model(ckpt)
