@@ -21,6 +21,7 @@ from sentry_image.evaluate.suites import BUILTIN, load_suite
 from sentry_image.models.families import create_detector, get_entry, list_detectors
 from sentry_image.models.runtime import logits_for_images
 from sentry_image.train.config import ModelConfig, load_config, save_config
+from sentry_image.train.fusion_config import is_fusion, load_fusion_config
 from tests.helpers.paths import CONFIGS as CONFIG_ROOT
 
 CONFIGS = sorted(CONFIG_ROOT.rglob("*.yaml"))
@@ -45,6 +46,13 @@ def test_every_config_folder_is_known_and_populated() -> None:
 
 
 def _check_train(path: Path) -> None:
+    if is_fusion(path):
+        fusion = load_fusion_config(path)
+        for name, args in ((fusion.semantic.model.name, fusion.semantic.model.args),
+                           (fusion.lowlevel.model, fusion.lowlevel.args)):
+            inspect.signature(get_entry(name).factory).bind(**args)
+        assert fusion.folds >= 2 and fusion.lowlevel.epochs > 0
+        return
     cfg = load_config(path)
     assert cfg.model.name in list_detectors(), f"{cfg.model.name} is not registered"
     assert cfg.optim.batch_size > 0 and cfg.optim.epochs > 0 and sum(cfg.data.fractions) == pytest.approx(1.0)
@@ -65,6 +73,13 @@ def _check_detector(path: Path) -> None:
 
 def _check_comparison(path: Path) -> None:
     from sentry_image.train.compare import load_compare_config
+    from sentry_image.train.crossval import load_crossval_config
+
+    if yaml.safe_load(path.read_text()).get("kind") == "crossval":
+        crossval, _ = load_crossval_config(path)  # also loads the fusion config it compares
+        for extra in crossval.extra:
+            inspect.signature(get_entry(extra.model).factory).bind(**extra.args)
+        return
 
     cfg = load_compare_config(path)  # also loads each detector's training config
     load_suite(cfg.suite)
@@ -144,4 +159,5 @@ def test_shipped_train_configs_that_reference_detectors_resolve_from_any_directo
     assert referencing, "at least one shipped train config starts from a detector config"
     monkeypatch.chdir(tmp_path)
     for path in referencing:
-        assert load_config(path).model.name in list_detectors()
+        name = load_fusion_config(path).semantic.model.name if is_fusion(path) else load_config(path).model.name
+        assert name in list_detectors()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sentry_image.data.manifest import ManifestRow
-from sentry_image.data.splits import Split, make_splits, split_by_group
+from sentry_image.data.splits import Split, group_folds, make_splits, split_by_group
 from sentry_image.types import Label
 
 pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extras)
@@ -66,3 +66,22 @@ def test_make_splits_takes_train_calibration_test_shares_and_drops_empty_roles()
     assert set(two) == {"train", "calibration"} and sum(len(v) for v in two.values()) == len(rows)
     with pytest.raises(ValueError, match="three shares"):
         make_splits(rows, [0.5, 0.5], 0)
+
+
+def test_group_folds_keep_groups_whole_balance_sizes_and_do_not_depend_on_order() -> None:
+    rows = _rows(n_groups=12, per_group=5) + [ManifestRow(path=Path(f"real/big/{i}.jpg"), rel_path=f"real/big/{i}.jpg",
+                                                          label=Label.REAL) for i in range(30)]
+    fold = group_folds(rows, 3)
+    by_group: dict[str, set[int]] = {}
+    for row, f in zip(rows, fold, strict=True):
+        by_group.setdefault(row.folder, set()).add(int(f))
+    assert all(len(f) == 1 for f in by_group.values())  # a source never spans two folds
+    assert sorted(set(fold.tolist())) == [0, 1, 2]
+    big = int(fold[-1])  # the 30-image folder fills one fold: the other real groups go to the other two first
+    real_other = [int(f) for r, f in zip(rows[:-30], fold[:-30], strict=True) if r.label == Label.REAL]
+    assert real_other.count(big) < real_other.count((big + 1) % 3)
+    shuffled = list(reversed(rows))
+    again = dict(zip([r.rel_path for r in shuffled], group_folds(shuffled, 3).tolist(), strict=True))
+    assert [again[r.rel_path] for r in rows] == fold.tolist()
+    with pytest.raises(ValueError, match="at least 2"):
+        group_folds(rows, 1)

@@ -9,7 +9,13 @@ import pytest
 
 from sentry_image.data.manifest import ManifestRow
 from sentry_image.data.splits import Split
-from sentry_image.evaluate.calibrate import CalibrationSplitError, ScoredSplit, choose_threshold, fit_calibration
+from sentry_image.evaluate.calibrate import (
+    CalibrationSplitError,
+    ScoredSplit,
+    choose_threshold,
+    fit_calibration,
+    selective_band,
+)
 from sentry_image.types import Label
 
 
@@ -93,3 +99,28 @@ def test_held_out_splits_must_share_no_image() -> None:
         fit_calibration(ScoredSplit(hashed, [-1.0, 1.0, -2.0, 2.0]), held_out=[same_bytes])
     disjoint = Split("test", (ManifestRow(path=Path("9.png"), rel_path="9.png", label=Label(1)),), ("h",))
     fit_calibration(ScoredSplit(cal, [-1.0, 1.0, -2.0, 2.0]), held_out=[disjoint])
+
+
+def test_selective_band_is_the_narrowest_reaching_the_target_and_reports_coverage() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    p = np.clip(0.5 + (y - 0.5) * 0.4 + rng.normal(0, 0.2, 2000), 0, 1)  # more errors near 0.5
+    (low, high), coverage, right = selective_band(y, p, 0.5, 0.95)
+    decided = (p <= low) | (p >= high)
+    assert right == pytest.approx(((p[decided] >= 0.5) == y[decided]).mean()) and right >= 0.95
+    assert coverage == pytest.approx(decided.mean()) and 0.3 < coverage < 1.0
+    (low2, high2), _, right2 = selective_band(y, p, 0.5, 0.95 - 0.05)
+    assert high2 - low2 < high - low and right2 >= 0.90  # a lower target needs a narrower band
+    assert selective_band(y, p, 0.5, 0.0)[0] == (0.5, 0.5)  # any band meets 0: no abstention
+
+
+def test_fit_calibration_with_a_selective_target_records_the_band_it_derived() -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 400).tolist()
+    z = (np.asarray(labels) * 2.0 - 1.0) + rng.normal(0, 1.2, 400)
+    cal = fit_calibration(ScoredSplit(_split("calibration", labels), z), selective_accuracy=0.95)
+    fit = cal.extra["fit"]
+    assert fit["selective_accuracy_target"] == 0.95 and fit["selective_accuracy"] >= 0.95
+    low, high = cal.uncertain_band
+    p = cal.probability(z)
+    assert fit["coverage"] == pytest.approx(((p <= low) | (p >= high)).mean(), abs=1e-4)

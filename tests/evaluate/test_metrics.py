@@ -58,3 +58,19 @@ def test_summary_has_every_metric() -> None:
     assert out["auc"] == 1.0 and out["accuracy"]["overall"] == 1.0 and out["n_ai"] == 2
     assert {"ap", "eer", "ece", "brier", "tpr_at_fpr_0_05", "threshold"} <= set(out)
     assert "auc" not in metrics.summary([1, 1], [0.6, 0.9], 0.5)
+
+
+def test_bootstrap_auc_interval_brackets_the_auc_and_is_wider_when_images_cluster() -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 200)
+    groups = np.repeat(np.arange(40), 10)  # 20 groups a class, 10 images each
+    shift = rng.normal(size=40)[groups]  # images of one group share a score offset: not independent
+    s = y + shift + 0.3 * rng.normal(size=400)
+    plain = metrics.bootstrap_auc(y, s, n=300)
+    grouped = metrics.bootstrap_auc(y, s, n=300, groups=groups)
+    assert plain["auc"] == grouped["auc"] == round(metrics.auc(y, s), 4) and plain["n"] == 400
+    assert plain["low"] <= plain["auc"] <= plain["high"]
+    assert grouped["high"] - grouped["low"] > 1.5 * (plain["high"] - plain["low"])
+    assert metrics.bootstrap_auc(y, s, n=300) == plain  # seeded: the same interval every run
+    with pytest.raises(ValueError, match="both classes"):
+        metrics.bootstrap_auc(np.zeros(5), np.arange(5.0))

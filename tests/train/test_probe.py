@@ -82,12 +82,12 @@ def test_lbfgs_needs_a_frozen_backbone(tiny_manifest: Path, tmp_path: Path) -> N
     assert not (tmp_path / "x" / "model.safetensors").exists()
 
 
-def test_shipped_default_config_is_the_probe_recipe() -> None:
-    cfg = load_config(CONFIGS / "train" / "default.yaml")
+def test_the_semantic_probe_config_is_the_first_defaults_recipe() -> None:
+    cfg = load_config(CONFIGS / "train" / "semantic_probe.yaml")
     assert (cfg.model.name, cfg.model.pretrained, cfg.model.freeze_backbone) == ("efficientnet_lite2_probe",
                                                                                  "package", True)
     assert (cfg.optim.optimizer, cfg.optim.weight_decay, cfg.augment.views) == ("lbfgs", 0.2, 4)
-    assert cfg.checkpoint_name == "sentry-default"
+    assert cfg.checkpoint_name == "sentry-semantic-probe"
 
 
 @pytest.mark.slow

@@ -41,6 +41,10 @@ def calibrate_cmd(
     target_fpr: Annotated[float, typer.Option("--target-fpr", min=0.0, max=1.0)] = 0.05,
     band_halfwidth: Annotated[float, typer.Option("--band-halfwidth", min=0.0, max=1.0,
                                                   help="Uncertain band: threshold -/+ this.")] = 0.15,
+    selective_accuracy: Annotated[float, typer.Option(
+        "--selective-accuracy", min=0.0, max=1.0,
+        help="Instead of --band-halfwidth: the narrowest band outside which your images are right at this rate "
+             "(e.g. 0.95); 0 = off.")] = 0.0,
     backend: Annotated[Backend, typer.Option(help="Runtime that scores the images (auto: onnxruntime when the "
                                                   "checkpoint has a graph).")] = Backend.auto,
 ) -> None:
@@ -49,7 +53,8 @@ def calibrate_cmd(
     from ..evaluate.recalibrate import RecalibrationError, recalibrate
 
     settings = CalibrationConfig(method=method.value, threshold_rule=threshold_rule.value,
-                                 target_fpr=target_fpr, band_halfwidth=band_halfwidth)
+                                 target_fpr=target_fpr, band_halfwidth=band_halfwidth,
+                                 selective_accuracy=selective_accuracy)
     try:
         cal = recalibrate(model, data, out, settings, backend=str(backend))
     except RecalibrationError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import TaskID
 
 from ._common import err, extra_hint, fail, log_to_console, progress
 
@@ -21,6 +22,9 @@ def train_cmd(
 ) -> None:
     """Train a detector from a config (defaults < YAML < key=value); writes a checkpoint folder.
 
+    A config with ``kind: fusion`` (configs/train/default.yaml: the shipped default) trains two branches over
+    source-grouped folds and fits their stacker and calibration on out-of-fold scores.
+
     Under torchrun (``torchrun --nproc-per-node N -m sentry_image.cli train CONFIG``) the processes share the
     global ``optim.batch_size``.
     """
@@ -28,8 +32,10 @@ def train_cmd(
     from ..data.manifest import ManifestError
     from ..data.sources import SourceError
     from ..train.config import load_config
+    from ..train.fusion_config import is_fusion, load_fusion_config
 
     try:
+        from ..train.fusion import train_fusion
         from ..train.run import train
     except ImportError as exc:
         raise fail(f"training needs torch: {extra_hint('train', exc)}") from None
@@ -37,10 +43,28 @@ def train_cmd(
     if config is not None and "=" in str(config) and not config.exists():
         overrides, config = [str(config), *(overrides or [])], None  # only overrides were given
     try:
-        cfg = load_config(config, overrides or [])
+        if is_fusion(config):
+            fusion = load_fusion_config(config, overrides or [])
+        else:
+            cfg = load_config(config, overrides or [])
     except ConfigError as exc:
         raise fail(str(exc)) from None
     log_to_console()
+    if is_fusion(config):
+        with progress(err.is_terminal, "training", failures=False) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def stage(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total)
+                bar.update(tasks[name], completed=done, total=total)
+
+            try:
+                out = train_fusion(fusion, progress=stage)
+            except (SourceError, ManifestError, ValueError) as exc:
+                raise fail(str(exc)) from None
+        err.print(f"checkpoint: {out}")
+        return
     with progress(err.is_terminal, "training", failures=False) as bar:
         task = bar.add_task("training", total=None)
 

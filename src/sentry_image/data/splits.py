@@ -9,9 +9,12 @@ that each split receives both classes when the groups allow it. A :class:`Split`
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 from .manifest import ManifestRow
 
@@ -111,4 +114,29 @@ def make_splits(rows: Sequence[ManifestRow], fractions: Sequence[float], seed: i
     return split_by_group(rows, fractions=shares, seed=seed)
 
 
-__all__ = ["DEFAULT_FRACTIONS", "ROLES", "Split", "folder_key", "group_hash", "make_splits", "split_by_group"]
+def group_folds(rows: Sequence[ManifestRow], k: int, seed: int = 0,
+                key: Callable[[ManifestRow], str] = folder_key) -> NDArray[np.int64]:
+    """A fold index in ``[0, k)`` per row such that a group never spans two folds, for cross-fitting.
+
+    Within each label, groups go largest first to the fold holding the fewest images of that label (ties by
+    ``sha256(seed:group)``), so folds stay balanced even when one source is much larger than the rest.
+    """
+    if k < 2:
+        raise ValueError(f"need at least 2 folds, got {k}")
+    members: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        members.setdefault(key(row), []).append(i)
+    fold = np.zeros(len(rows), dtype=np.int64)
+    for label in sorted({int(r.label) for r in rows}):
+        groups = [g for g, idx in members.items() if Counter(int(rows[i].label) for i in idx).most_common(1)[0][0]
+                  == label]
+        filled = [0] * k
+        for g in sorted(groups, key=lambda g: (-len(members[g]), group_hash(g, seed), g)):
+            target = min(range(k), key=lambda f: (filled[f], f))
+            fold[members[g]] = target
+            filled[target] += len(members[g])
+    return fold
+
+
+__all__ = ["DEFAULT_FRACTIONS", "ROLES", "Split", "folder_key", "group_folds", "group_hash", "make_splits",
+           "split_by_group"]

@@ -47,6 +47,8 @@ class CalibrationConfig:
             on real calibration images is at most ``target_fpr``).
         target_fpr: the false-positive rate of the ``fpr`` rule.
         band_halfwidth: the uncertain band is the threshold -/+ this, clipped to [0, 1].
+        selective_accuracy: when above 0, the band is instead the narrowest one around the threshold outside
+            which the calibration images are right at this rate (e.g. 0.95); its coverage is recorded.
     """
 
     enabled: bool = True
@@ -54,6 +56,7 @@ class CalibrationConfig:
     threshold_rule: Literal["balanced", "fpr"] = "balanced"
     target_fpr: float = 0.05
     band_halfwidth: float = 0.15
+    selective_accuracy: float = 0.0
 
 
 class CalibrationSplitError(ValueError):
@@ -174,6 +177,23 @@ def choose_threshold(y: NDArray[np.int64], p: NDArray[np.float64], rule: Thresho
     return float(mids[np.argmin(np.abs(mids - 0.5))])
 
 
+def selective_band(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float,
+                   target: float) -> tuple[tuple[float, float], float, float]:
+    """The narrowest band ``threshold -/+ h`` (h on a 0.005 grid) outside which the decided images are right at
+    ``target`` or better; returns ``(band, coverage, selective accuracy)``. Calibrated probabilities make the band's
+    two sides comparable, which is why it is symmetric in probability. When no band reaches the target, the
+    widest (everything undecided but certainties) is returned and a warning says so."""
+    right = (p >= threshold) == (y == 1)
+    for h in np.arange(0.0, 0.5 + 1e-9, 0.005):
+        low, high = max(0.0, threshold - h), min(1.0, threshold + h)
+        decided = (p <= low) | (p >= high) if h > 0 else np.ones_like(right)
+        if decided.any() and right[decided].mean() >= target:
+            return (float(low), float(high)), float(decided.mean()), float(right[decided].mean())
+    log.warning("no uncertain band reaches selective accuracy %.2f on the calibration data", target)
+    decided = (p <= 0.0) | (p >= 1.0)
+    return (0.0, 1.0), float(decided.mean()), float(right[decided].mean()) if decided.any() else float("nan")
+
+
 def _check_disjoint(split: Split, held_out: Sequence[Split]) -> None:
     def keys(s: Split) -> set[str]:
         return {str(r.path) for r in s.rows} | {f"sha256:{r.fields['sha256']}" for r in s.rows
@@ -189,7 +209,7 @@ def _check_disjoint(split: Split, held_out: Sequence[Split]) -> None:
 
 def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "temperature", rule: ThresholdRule = "balanced",
                     target_fpr: float = 0.05, band_halfwidth: float = 0.15, prior: float = 1.0,
-                    held_out: Sequence[Split] = ()) -> Calibration:
+                    held_out: Sequence[Split] = (), selective_accuracy: float = 0.0) -> Calibration:
     """Fit the logit -> probability map, threshold and uncertain band on the calibration split.
 
     Args:
@@ -201,6 +221,7 @@ def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "tempera
         band_halfwidth: the uncertain band is ``threshold -/+ band_halfwidth`` clipped to ``[0, 1]``.
         prior: strength of the temperature fit's pull towards the identity mapping (see :func:`_platt`).
         held_out: splits (e.g. the test split) that must share no image with the calibration split.
+        selective_accuracy: above 0, the band comes from :func:`selective_band` at this target instead.
     """
     if not isinstance(scored, ScoredSplit):
         raise TypeError("fit_calibration takes a ScoredSplit (logits bound to the calibration Split)")
@@ -225,13 +246,20 @@ def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "tempera
     threshold = choose_threshold(y, cal.probability(z), rule, target_fpr)
     counts = split.label_counts()
     cal.threshold = threshold
-    cal.uncertain_band = (max(0.0, threshold - band_halfwidth), min(1.0, threshold + band_halfwidth))
+    band_fit: dict[str, float] = {}
+    if selective_accuracy > 0.0:
+        cal.uncertain_band, coverage, right = selective_band(y, cal.probability(z), threshold, selective_accuracy)
+        band_fit = {"selective_accuracy_target": selective_accuracy, "coverage": round(coverage, 4),
+                    "selective_accuracy": round(right, 4)}
+    else:
+        cal.uncertain_band = (max(0.0, threshold - band_halfwidth), min(1.0, threshold + band_halfwidth))
     cal.method = f"{how}; threshold rule {rule!r}" + (f" at FPR <= {target_fpr}" if rule == "fpr" else "")
     cal.fitted_on = (f"calibration split: {len(split)} images ({counts.get(0, 0)} real, {counts.get(1, 0)} AI) "
                      f"from {len(split.groups)} groups; {split.description}")
     cal.extra = {"fit": {"method": method, "threshold_rule": rule, "band_halfwidth": band_halfwidth, "n": len(split)}
-                 | ({"target_fpr": target_fpr} if rule == "fpr" else {})}
+                 | ({"target_fpr": target_fpr} if rule == "fpr" else {}) | band_fit}
     return cal
 
 
-__all__ = ["CalibrationConfig", "CalibrationSplitError", "ScoredSplit", "choose_threshold", "fit_calibration"]
+__all__ = ["CalibrationConfig", "CalibrationSplitError", "ScoredSplit", "choose_threshold", "fit_calibration",
+           "selective_band"]

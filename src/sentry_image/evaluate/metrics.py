@@ -49,6 +49,29 @@ def auc(y: ArrayLike, s: ArrayLike) -> float:
     return float(np.trapezoid(tpr, fpr))
 
 
+def bootstrap_auc(y: ArrayLike, s: ArrayLike, *, n: int = 1000, level: float = 0.95, seed: int = 0,
+                  groups: ArrayLike | None = None) -> dict[str, float]:
+    """AUC with a percentile bootstrap interval: ``{"auc", "low", "high", "n"}``.
+
+    Resamples within each class (so every replicate has both), or, with ``groups``, whole groups within each class
+    (images of one source are not independent: resampling them one by one would make the interval too narrow).
+    """
+    yt, st = _check(y, s)
+    _both_classes(yt)
+    rng = np.random.default_rng(seed)
+    keys = np.arange(yt.size) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    members = [[np.flatnonzero((keys == g) & (yt == label)) for g in np.unique(keys[yt == label])]
+               for label in (0, 1)]
+    values = []
+    for _ in range(n):
+        idx = np.concatenate([np.concatenate([m[i] for i in rng.integers(0, len(m), len(m))]) for m in members])
+        values.append(auc(yt[idx], st[idx]))
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    return {"auc": round(auc(yt, st), 4), "low": round(float(low), 4), "high": round(float(high), 4),
+            "n": int(yt.size)}
+
+
 def average_precision(y: ArrayLike, s: ArrayLike) -> float:
     """Average precision with AI as the positive class (step-wise, as scikit-learn computes it)."""
     yt, st = _check(y, s)
@@ -125,4 +148,5 @@ def summary(y: ArrayLike, p: ArrayLike, threshold: float) -> dict[str, Any]:
     return out
 
 
-__all__ = ["accuracy_at", "auc", "average_precision", "brier", "ece", "eer", "roc_curve", "summary", "tpr_at_fpr"]
+__all__ = ["accuracy_at", "auc", "average_precision", "bootstrap_auc", "brier", "ece", "eer", "roc_curve", "summary",
+           "tpr_at_fpr"]

@@ -140,7 +140,7 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
         save_checkpoint(model, out, calibration=calibration, name=cfg.checkpoint_name or cfg.model.name,
                         version=cfg.checkpoint_version, extra=extra)
         save_config(cfg, out / "train_config.yaml")
-        _write_graph(model, out)
+        write_graph(model, out)
     if info.world > 1:
         _leave_together()
     return out
@@ -158,7 +158,7 @@ def _test_metrics(model: DetectorModel, split: Split, calibration: Calibration) 
     return metrics
 
 
-def _write_graph(model: DetectorModel, out: Path) -> None:
+def write_graph(model: DetectorModel, out: Path) -> None:
     """``model.onnx`` beside the torch weights, so the checkpoint runs on the inference core without torch. An
     architecture the exporter cannot trace keeps its torch weights only (a warning says so)."""
     from ..models.onnx import ExportError, export_bytes
@@ -186,4 +186,4 @@ def _leave_together() -> None:
     dist.destroy_process_group()
 
 
-__all__ = ["build_model", "train"]
+__all__ = ["build_model", "train", "write_graph"]

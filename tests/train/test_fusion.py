@@ -1,0 +1,79 @@
+"""Fusion training (:mod:`sentry_image.train.fusion`): branches cross-fitted over source folds, the stacker and
+calibration fitted on out-of-fold scores, both branches refitted on everything, one loadable folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sentry_image import load_detector
+from sentry_image.cli import app
+from sentry_image.config import ConfigError
+from sentry_image.data.manifest import read_manifest
+from sentry_image.data.splits import group_folds
+from sentry_image.train import fusion
+from sentry_image.train.fusion_config import is_fusion, load_fusion_config
+
+TINY = ["semantic.model.name=test_efficientnet_lite_tiny", "semantic.model.pretrained=null",
+        "semantic.augment.views=1", "lowlevel.model=test_lowlevel_tiny", "lowlevel.epochs=2", "lowlevel.views=2",
+        "lowlevel.tiles_per_view=4", "lowlevel.tiles_per_epoch=4", "folds=2"]
+
+
+def _config(tmp_path: Path, manifest: Path) -> Path:
+    path = tmp_path / "fusion.yaml"
+    path.write_text(f"kind: fusion\nout: {tmp_path / 'out'}\ndata: {{manifest: {manifest}}}\n")
+    return path
+
+
+def test_branches_are_cross_fitted_then_refitted_on_everything(tiny_manifest: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                one_torch_thread: None) -> None:
+    seen: list[int] = []
+    real = fusion.train_lowlevel
+
+    def spy(pool: np.ndarray, labels: np.ndarray, cfg: Any, **kw: Any) -> Any:
+        seen.append(len(labels))
+        return real(pool, labels, cfg, **kw)
+
+    monkeypatch.setattr(fusion, "train_lowlevel", spy)
+    cfg = load_fusion_config(_config(tmp_path, tiny_manifest), TINY)
+    out = fusion.train_fusion(cfg)
+    rows = read_manifest(tiny_manifest)
+    sizes = np.bincount(group_folds(rows, 2))
+    assert seen == [len(rows) - sizes[0], len(rows) - sizes[1], len(rows)]  # each fold without its own, then all
+    config = json.loads((out / "config.json").read_text())
+    assert config["architecture"] == "fusion" and config["folds"]["sizes"] == sizes.tolist()
+    assert [b["name"] for b in config["branches"]] == ["semantic", "lowlevel"]
+    assert all((out / b / "model.onnx").is_file() and (out / b / "model.safetensors").is_file()
+               for b in ("semantic", "lowlevel"))
+    assert "out-of-fold" in config["calibration"]["fitted_on"]
+    oof = config["metrics"]["out_of_fold"]
+    assert oof["n"] == len(rows) and 0.0 <= oof["coverage"] <= 1.0
+    assert config["calibration"]["extra"]["fit"]["selective_accuracy_target"] == 0.95
+    verdicts = list(load_detector(out, explain=True).detect_many([r.path for r in rows[:3]]))
+    assert all(v.ok and v.regions for v in verdicts)
+
+
+def test_fusion_configs_are_checked_before_any_work(tiny_manifest: Path, tmp_path: Path) -> None:
+    path = _config(tmp_path, tiny_manifest)
+    assert is_fusion(path) and not is_fusion(None)
+    with pytest.raises(ConfigError, match="folds"):
+        load_fusion_config(path, ["folds=1"])
+    with pytest.raises(ConfigError, match="lbfgs"):
+        load_fusion_config(path, ["semantic.optim.optimizer=adamw"])
+    with pytest.raises(ConfigError, match="lowlevel.epochs"):
+        load_fusion_config(path, ["lowlevel.epochs=many"])
+    result = CliRunner().invoke(app, ["train", str(path), "folds=1"])
+    assert result.exit_code == 2 and "folds" in result.output
+
+
+def test_cli_trains_a_fusion_config(tiny_manifest: Path, tmp_path: Path, one_torch_thread: None) -> None:
+    path = _config(tmp_path, tiny_manifest)
+    result = CliRunner().invoke(app, ["train", str(path), *TINY])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "config.json").is_file() and "checkpoint:" in result.output
