@@ -1,8 +1,8 @@
 """The import graph of ``sentry_image`` points one way and has no cycle.
 
-Layers, lowest first: ``types``, ``config`` < ``imaging`` < ``data``, ``provenance`` < ``models`` < ``detect``,
-``evaluate`` < ``train``, ``scale`` < ``serve`` < ``cli`` (the ``serve`` command). A module may import its own
-package and any lower layer; never a higher one, never a sibling package of its own layer (``evaluate`` never
+Layers, lowest first: ``types``, ``config`` < ``imaging`` < ``data``, ``provenance``, ``explain`` < ``models`` <
+``detect``, ``evaluate`` < ``train``, ``scale`` < ``serve`` < ``cli`` (the ``serve`` command). A module may import its
+own package and any lower layer; never a higher one, never a sibling package of its own layer (``evaluate`` never
 imports ``train``, ``data`` never imports ``models``, nothing imports ``serve`` or ``cli``). Every import counts,
 including those inside functions (they run when the function does); only ``if TYPE_CHECKING:`` blocks are left
 out. The graph is read from the source with ``ast``, so nothing is imported and a lazy import cannot hide.
@@ -19,11 +19,11 @@ pytestmark = pytest.mark.core  # runs on the core install too (no torch, no extr
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "sentry_image"
-LAYERS: dict[str, int] = {"types": 0, "config": 0, "imaging": 1, "data": 2, "provenance": 2, "models": 3,
-                          "detect": 4, "evaluate": 4, "train": 5, "scale": 5, "serve": 6, "cli": 7}
+LAYERS: dict[str, int] = {"types": 0, "config": 0, "imaging": 1, "data": 2, "provenance": 2, "explain": 2,
+                          "models": 3, "detect": 4, "evaluate": 4, "train": 5, "scale": 5, "serve": 6, "cli": 7}
 # Modules of the inference core: none may import a training package when it is imported (a function may, for an
 # optional feature, behind a clear message: isotonic fits need scikit-learn, plots matplotlib, export torch).
-TORCH_FREE = ("types", "config", "imaging", "provenance", "detect", "evaluate", "scale", "serve", "cli",
+TORCH_FREE = ("types", "config", "imaging", "provenance", "explain", "detect", "evaluate", "scale", "serve", "cli",
               "models.runtime", "models.calibration", "models.checkpoint", "models.onnx", "models.export",
               "models.registry", "data.preprocess", "data.splits", "data.manifest", "data.sources", "data.degrade",
               "data.shard", "data.scan", "data.verify", "data.metadata", "data.subsets", "data.archive")

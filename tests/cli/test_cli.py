@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from sentry_image import __version__
 from sentry_image.cli.detect import CSV_FIELDS
@@ -179,3 +180,48 @@ def test_piped_table_never_folds_long_file_names(ckpt: str, tmp_path: Path) -> N
     res = run("detect", str(image), "--model", str(ckpt))
     assert res.returncode == 0, res.stderr
     assert str(image) in res.stdout
+
+
+def test_explain_writes_one_map_per_scored_image_with_unique_names(ckpt: str, tmp_path: Path) -> None:
+    images = tmp_path / "in"
+    write_image(images / "x" / "a.png", size=(96, 64), seed=1)
+    write_image(images / "y" / "a.png", size=(64, 96), seed=2)  # the same stem: a-2.explain.png
+    write_image(images / "b.jpg", seed=3, quality=90)
+    (images / "broken.png").write_text("not an image")
+    out = tmp_path / "maps" / "nested"  # created, parents too
+    res = run("detect", str(images), "-r", "--format", "jsonl", "--model", ckpt, "--explain", str(out))
+    assert res.returncode == 1, res.stderr  # as without --explain: one input failed
+    rows = {r["path"]: r for r in map(json.loads, res.stdout.splitlines())}
+    assert rows[str(images / "broken.png")]["error"]["code"] == "not_an_image"
+    scored = [r for r in rows.values() if r["error"] is None]
+    assert len(scored) == 3 and all(r["regions"] for r in scored)
+    for r in scored:
+        for region in r["regions"]:
+            assert len(region["box"]) == 4 and 0.0 <= region["ai_probability"] <= 1.0
+    assert sorted(p.name for p in out.iterdir()) == ["a-2.explain.png", "a.explain.png", "b.explain.png"]
+    for path in out.iterdir():
+        with Image.open(path) as picture:
+            assert picture.format == "PNG" and picture.width >= 256
+    assert f"3 region maps written to {out}" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_explain_reports_a_map_it_cannot_write_and_draws_the_others(ckpt: str, tmp_path: Path) -> None:
+    write_image(tmp_path / "in" / "a.png", seed=1)
+    write_image(tmp_path / "in" / "b.png", seed=2)
+    out = tmp_path / "maps"
+    (out / "a.explain.png").mkdir(parents=True)  # a folder where the map should go: writing it fails
+    res = run("detect", str(tmp_path / "in"), "--format", "csv", "--model", ckpt, "--explain", str(out))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert f"could not write the map of {tmp_path / 'in' / 'a.png'}" in res.stderr
+    assert (out / "b.explain.png").is_file()
+    assert "1 region map written" in res.stderr and "1 could not be written" in res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert list(rows[0]) == CSV_FIELDS and len(rows) == 2  # CSV rows leave the regions out
+
+
+@pytest.mark.core
+def test_explain_into_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    taken = tmp_path / "maps"
+    taken.write_text("a file, not a folder")
+    res = run("detect", str(write_image(tmp_path / "a.png")), "--explain", str(taken))
+    assert res.returncode == 2 and "Traceback" not in res.stderr

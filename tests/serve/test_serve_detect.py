@@ -17,7 +17,7 @@ from tests.helpers.builders import image_bytes, noise_image
 from tests.helpers.serve_helpers import bomb_png
 
 VERDICT_KEYS = {"path", "ai_probability", "verdict", "threshold", "model", "signals", "decided_by", "reasons", "image",
-                "error"}
+                "error", "regions"}
 
 
 @pytest.fixture
@@ -49,6 +49,7 @@ def test_detect_returns_the_cli_verdict_for_each_file_in_order(sqlite_client: Te
     expected = load_detector(str(tiny_model)).detect(png, name="a.png").to_dict()
     assert rows[0]["ai_probability"] == expected["ai_probability"] and rows[0]["verdict"] == expected["verdict"]
     assert rows[1]["error"]["code"] == "not_an_image" and rows[1]["ai_probability"] is None
+    assert rows[0]["regions"] and rows[1]["regions"] is None  # the service's detector draws maps for the demo
     assert rows[2]["error"] is None and rows[2]["image"]["format"] == "JPEG"
 
 

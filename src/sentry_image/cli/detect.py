@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..types import ImageError, Verdict
 from ._common import EXIT_OK, EXIT_SOME_FAILED, Backend, err, fail, progress
 
 
@@ -103,6 +104,57 @@ def _table(rows: list[dict[str, Any]], fold_names: bool = True) -> Table:
     return table
 
 
+class _Maps:
+    """Writes ``--explain`` maps: ``DIR/<stem>.explain.png`` per image with regions, ``<stem>-2...`` on a repeat."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.written, self.failed, self.without = folder, 0, 0, 0
+        self.taken: set[str] = set()
+
+    def _name(self, stem: str) -> str:
+        # casefold: on a case-insensitive file system A.png and a.png would overwrite each other's map
+        name, n = f"{stem}.explain.png", 1
+        while name.casefold() in self.taken:
+            n += 1
+            name = f"{stem}-{n}.explain.png"
+        self.taken.add(name.casefold())
+        return name
+
+    def write(self, verdict: Verdict) -> None:
+        from ..explain import MAX_SIDE, save_overlay
+        from ..imaging import Reduce, load_image
+
+        if not verdict.regions:
+            self.without += verdict.ok
+            return
+        source = Path(verdict.path)
+        if "://" in verdict.path or not source.is_file():  # only local files can be re-read to draw on
+            err.print(f"note: no map for {verdict.path}: only local files are drawn")
+            return
+        target = self.folder / self._name(source.stem)
+        try:
+            # A reduced JPEG decode is plenty for a picture at most MAX_SIDE wide; the boxes are scaled from the
+            # displayed size the detector measured them in.
+            decoded = load_image(source, reduce=Reduce(MAX_SIDE))
+            save_overlay(decoded.rgb, verdict.regions, target, verdict.threshold,
+                         size=(decoded.info.width, decoded.info.height))
+            self.written += 1
+        except Exception as exc:  # one picture's failure (unreadable now, disk full, a decoder bug) costs one map
+            self.failed += 1
+            reason = exc.message if isinstance(exc, ImageError) else str(exc)
+            err.print(f"[red]error:[/red] could not write the map of {escape(verdict.path)} to {escape(str(target))}: "
+                      f"{escape(reason)}", markup=True)
+
+    def summary(self) -> str:
+        line = f"{self.written} region {'map' if self.written == 1 else 'maps'} written to {self.folder}"
+        if self.failed:
+            line += f"; {self.failed} could not be written"
+        if self.without:
+            images = "image" if self.without == 1 else "images"
+            line += f"; {self.without} scored {images} got no regions from this model"
+        return line + "."
+
+
 def detect(
     paths: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
@@ -120,6 +172,12 @@ def detect(
     backend: Annotated[Backend, typer.Option(help="Inference runtime: auto (onnxruntime when the checkpoint has a "
                                                   "graph, as every shipped one does), onnx, or torch (train extra).")]
     = Backend.auto,
+    explain: Annotated[Path | None, typer.Option(
+        "--explain", metavar="DIR", file_okay=False,
+        help="Also draw where the detector looked: for each scored image, DIR/<name>.explain.png shows the image "
+             "in grey with each region the model scored tinted blue (looks real) to red (looks AI-generated), and "
+             "the JSON rows carry the regions. DIR is created; a map that cannot be written is reported and makes the "
+             "exit status 1. Example: --explain maps/")] = None,
 ) -> None:
     """Judge each image: probability it is AI-generated, verdict, and the evidence."""
     from ..detect import load_detector
@@ -129,8 +187,16 @@ def detect(
 
     limit_malloc_arenas()  # before the decoding threads: keeps a long run's peak memory flat
 
+    maps = None
+    if explain is not None:
+        try:
+            explain.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise fail(f"--explain: cannot create {explain}: {exc.strerror or exc}") from None
+        maps = _Maps(explain)
     try:
-        detector = load_detector(model, threshold=threshold, provenance=provenance, backend=str(backend))
+        detector = load_detector(model, threshold=threshold, provenance=provenance, backend=str(backend),
+                                 explain=maps is not None)
     except (CheckpointError, ValueError) as exc:
         raise fail(str(exc)) from None
     writer = _Writer(fmt, sys.stdout)
@@ -147,13 +213,18 @@ def detect(
                     err.print(f"[red]failed:[/red] {escape(row['path'])}: {row['error']['code']}: "
                               f"{escape(row['error']['message'])}", markup=True)
             writer.write(row)
+            if maps is not None:
+                maps.write(verdict)
             bar.update(task, advance=1, failed=failed)
     writer.close()
     if writer.count == 0:
         raise fail("no images found in the given paths (use --recursive for sub-folders)")
     if failed:
         err.print(f"{failed} of {writer.count} inputs failed.")
-    raise typer.Exit(EXIT_SOME_FAILED if failed else EXIT_OK)
+    if maps is not None:
+        err.print(maps.summary())
+    # a map that could not be written is output asked for and missing: it fails the run like a failed input
+    raise typer.Exit(EXIT_SOME_FAILED if failed or (maps is not None and maps.failed) else EXIT_OK)
 
 
 __all__ = ["OutputFormat", "detect"]

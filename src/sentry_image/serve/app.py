@@ -48,8 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         migrate(engine)
         app.state.sessions = session_factory(engine)
+        # explain: the demo page draws where the detector looked (the API's rows then carry the regions too)
         app.state.detector = load_detector(settings.model, max_bytes=settings.max_upload_bytes,
-                                           max_pixels=settings.max_pixels)
+                                           max_pixels=settings.max_pixels, explain=True)
         app.state.detect_slots = asyncio.Semaphore(settings.detect_concurrency)
         log.info("detector %s loaded", app.state.detector.name)
         if settings.survey_pool is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import PurePath
 from typing import Annotated, Any
 
@@ -27,6 +28,16 @@ def upload_name(upload: UploadFile, index: int) -> str:
 async def judge_uploads(request: Request, uploads: list[UploadFile], detector: Detector, max_bytes: int,
                         max_files: int) -> list[Verdict]:
     """Score uploads, at most ``detect_concurrency`` requests at a time; oversized files never reach a decoder."""
+    return [verdict for verdict, _ in await judge_and_draw(request, uploads, detector, max_bytes, max_files)]
+
+
+async def judge_and_draw(request: Request, uploads: list[UploadFile], detector: Detector, max_bytes: int,
+                         max_files: int, draw: Callable[[Verdict, bytes], Any] | None = None
+                         ) -> list[tuple[Verdict, Any]]:
+    """:func:`judge_uploads`, and ``draw(verdict, data)`` for each upload that was read (None for the others).
+
+    ``draw`` runs on the worker thread inside the request's detection slot, while the bytes are held anyway: the
+    slot then bounds the memory of the pictures as well as of the detection."""
     if not uploads:
         raise ApiError(422, "no_file", "send at least one image in the multipart field 'file'")
     if len(uploads) > max_files:
@@ -45,14 +56,19 @@ async def judge_uploads(request: Request, uploads: list[UploadFile], detector: D
             datas.append(await upload.read())
             kept.append(i)
 
+        drawings: dict[int, Any] = {}
+
         def run() -> list[Verdict]:
-            return list(detector.detect_many(datas, names=[names[i] for i in kept], batch_size=max(1, len(datas)),
-                                             workers=1))
+            found = list(detector.detect_many(datas, names=[names[i] for i in kept], batch_size=max(1, len(datas)),
+                                              workers=1))
+            if draw is not None:
+                drawings.update({i: draw(v, data) for i, v, data in zip(kept, found, datas, strict=True)})
+            return found
 
         if datas:
             for i, verdict in zip(kept, await run_in_threadpool(run), strict=True):
                 verdicts[i] = verdict
-    return [verdicts[i] for i in range(len(uploads))]
+    return [(verdicts[i], drawings.get(i)) for i in range(len(uploads))]
 
 
 @router.post("/detect")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -17,7 +18,8 @@ from .. import survey_results
 from ..deps import DetectorDep, SessionDep, SettingsDep, check_admin, find_team
 from ..errors import ApiError
 from ..explain import explain
-from .detect import judge_uploads
+from ..pictures import result_picture
+from .detect import judge_and_draw
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=FsPath(__file__).resolve().parents[1] / "templates")
@@ -35,9 +37,11 @@ def demo(request: Request, detector: DetectorDep, settings: SettingsDep) -> HTML
 @router.post("/", response_class=HTMLResponse)
 async def demo_result(request: Request, detector: DetectorDep, settings: SettingsDep,
                       file: Annotated[UploadFile, File()]) -> HTMLResponse:
-    verdict = (await judge_uploads(request, [file], detector, settings.max_upload_bytes, 1))[0].to_dict()
+    draw = partial(result_picture, max_pixels=detector.max_pixels)
+    verdict, picture = (await judge_and_draw(request, [file], detector, settings.max_upload_bytes, 1, draw))[0]
+    row = verdict.to_dict()
     return _page(request, "demo.html", model=detector.name, max_mb=settings.max_upload_bytes // 2**20,
-                 verdict=verdict, plain=explain(verdict))
+                 verdict=row, plain=explain(row), picture=picture)
 
 
 def _leaderboard(request: Request, session: Any, slug: str | None, status: int = 200, **extra: Any) -> HTMLResponse:
