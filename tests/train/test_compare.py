@@ -89,4 +89,4 @@ def test_the_comparison_runs_from_the_cli_only() -> None:
 def test_shipped_comparison_config_loads() -> None:
     cfg = load_compare_config(CONFIGS / "comparisons" / "default.yaml")
     names = [d.name for d in cfg.detectors]
-    assert names[0] == "default" and len(names) >= 3 and cfg.split == "test" and cfg.suite == "robustness"
+    assert names[0] == "semantic_probe" and len(names) >= 3 and cfg.split == "test" and cfg.suite == "robustness"

@@ -89,6 +89,42 @@ def format_matched(image: Image.Image, short_side: int = 512, quality: int = 90)
     return jpeg(resize(image, short_side=short_side, resample=Image.Resampling.BICUBIC), quality)
 
 
+def native_crop(image: Image.Image, size: int = 256, quality: int = 90) -> Image.Image:
+    """The size-blind copy: a native-resolution centre crop of ``size`` (never resampled), then JPEG at ``quality``:
+    neither size nor format can tell the classes apart, and a real photo is seen at 100 %."""
+    return jpeg(crop(image, size), quality)
+
+
+def social(image: Image.Image, index: int = 0, long_side: int = 1080, quality: int = 80) -> Image.Image:
+    """As a social network serves an upload: long side at most ``long_side``, a centred 4:5 crop on every other
+    image (odd ``index``), JPEG at ``quality``, no metadata."""
+    out = _rgb(image)
+    if max(out.size) > long_side:
+        out = resize(out, long_side / max(out.size), resample=Image.Resampling.BICUBIC)
+    if index % 2:
+        w, h = out.size
+        size = (round(h * 0.8), h) if w / h > 0.8 else (w, round(w / 0.8))
+        out = crop(out, size)
+    return jpeg(out, quality)
+
+
+#: The copies every cross-validated comparison scores: as stored, then three where format and size say nothing.
+MATCHED_COPIES = ("original", "size_matched", "native_crop", "social")
+
+
+def matched_copy(image: Image.Image, name: str, index: int = 0) -> Image.Image:
+    """One of :data:`MATCHED_COPIES` of ``image`` (``size_matched``: short side 256, JPEG q90, both classes alike)."""
+    if name == "original":
+        return _rgb(image)
+    if name == "size_matched":
+        return format_matched(image, short_side=256, quality=90)
+    if name == "native_crop":
+        return native_crop(image)
+    if name == "social":
+        return social(image, index)
+    raise ValueError(f"unknown copy {name!r}; expected one of {MATCHED_COPIES}")
+
+
 @dataclass
 class AugmentConfig:
     """Random degradations applied alike to BOTH classes during training: the ``augment`` section of a training
@@ -141,4 +177,5 @@ def augment(image: Image.Image, rng: random.Random, cfg: AugmentConfig | None = 
     return out
 
 
-__all__ = ["AugmentConfig", "augment", "blur", "crop", "format_matched", "jpeg", "noise", "resize"]
+__all__ = ["MATCHED_COPIES", "AugmentConfig", "augment", "blur", "crop", "format_matched", "jpeg", "matched_copy",
+           "native_crop", "noise", "resize", "social"]
