@@ -87,20 +87,22 @@ def load_crossval_config(path: str | Path) -> tuple[CrossvalConfig, FusionConfig
 
 
 def scheme_folds(rows: list[ManifestRow], scheme: str, k: int, seed: int) -> NDArray[np.int64]:
-    """One test fold per row for ``scheme``; photos always by source folder, AI images by the scheme's unit."""
-    real_folds = group_folds(rows, k if scheme != "family" else len(FAMILIES), seed)
+    """One test fold per row for ``scheme``; photos always by source folder, AI images by the scheme's unit (a
+    family outside :data:`FAMILIES` goes with the first family present)."""
+    present = [f for f in FAMILIES if any(int(r.label) and r.family == f for r in rows)] or ["other"]
+    real_folds = group_folds(rows, k if scheme != "family" else max(2, len(present)), seed)
     if scheme == "grouped":
         return real_folds
     if scheme == "generator":
         gens = sorted({r.generator for r in rows if int(r.label)}, key=lambda g: hashlib.sha256(g.encode()).digest())
         unit = {g: i % k for i, g in enumerate(gens)}
         return np.array([unit[r.generator] if int(r.label) else f for r, f in zip(rows, real_folds, strict=True)])
-    return np.array([FAMILIES.index(r.family) if int(r.label) and r.family in FAMILIES else 0 if int(r.label) else f
+    return np.array([(present.index(r.family) if r.family in present else 0) if int(r.label) else f
                      for r, f in zip(rows, real_folds, strict=True)])
 
 
 def _inputs(fusion: FusionConfig, rows: list[ManifestRow], copies: list[str], sem: Any,
-            tiles_cfg: Any) -> tuple[NDArray[np.uint8], dict[str, Any], dict[str, NDArray[np.uint8]]]:
+            tiles_cfg: Any) -> tuple[NDArray[np.uint8], dict[str, Any], dict[str, list[NDArray[np.uint8]]]]:
     """Training tile pools, and per copy the semantic features and the low-level tile grids of every row."""
     pools: list[NDArray[np.uint8]] = []
     feats: dict[str, list[torch.Tensor]] = {c: [] for c in copies}
@@ -117,7 +119,7 @@ def _inputs(fusion: FusionConfig, rows: list[ManifestRow], copies: list[str], se
             grids[c].append(np.round(preprocess(view, tiles_cfg) * 255.0).astype(np.uint8))
         if (i + 1) % 100 == 0:
             log.info("copies of %d/%d images scored in %.0f s", i + 1, len(rows), time.perf_counter() - t0)
-    return np.stack(pools), {c: torch.stack(v) for c, v in feats.items()}, {c: np.stack(v) for c, v in grids.items()}
+    return np.stack(pools), {c: torch.stack(v) for c, v in feats.items()}, grids
 
 
 def run_crossval(cfg: CrossvalConfig, fusion: FusionConfig, command: str = "") -> dict[str, Any]:
@@ -148,9 +150,12 @@ def run_crossval(cfg: CrossvalConfig, fusion: FusionConfig, command: str = "") -
             for name, arch, args in nets:
                 net = train_lowlevel(pools[~test], y[~test], fusion.lowlevel, seed=fusion.seed + int(f),
                                      model=create_detector(arch, **args))
+                held = np.flatnonzero(test)
                 for c in cfg.copies:
-                    scores.setdefault(f"{scheme}/{name}/{c}", np.zeros((len(rows), grids[c].shape[1])))[test] = \
-                        tile_logits(net, grids[c][test])
+                    tiles = tile_logits(net, [grids[c][i] for i in held])
+                    most = max(len(g) for g in grids[c])
+                    scores.setdefault(f"{scheme}/{name}/{c}", np.full((len(rows), most), np.nan))[
+                        held, :tiles.shape[1]] = tiles
             log.info("%s fold %d: %d held-out images (%.0f s so far)", scheme, f, int(test.sum()),
                      time.perf_counter() - t0)
     out = Path(cfg.out)

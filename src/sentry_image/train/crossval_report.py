@@ -21,15 +21,22 @@ from ..data.splits import Split, folder_key
 from ..evaluate.calibrate import ScoredSplit, fit_calibration
 from ..evaluate.metrics import auc, bootstrap_auc
 
+
 def _corners(t: NDArray[np.float64]) -> NDArray[np.float64]:
     k = round(t.shape[1] ** 0.5)  # a k x k grid in row order: its four corners are a coarser 2 x 2 grid
-    return t[:, [0, k - 1, k * (k - 1), k * k - 1]].mean(1)
+    return np.nanmean(t[:, [0, k - 1, k * (k - 1), k * k - 1]], 1)
+
+
+def _top_quarter(t: NDArray[np.float64]) -> NDArray[np.float64]:
+    ordered = np.sort(t, 1)  # NaN (missing tiles) sort last: take the top quarter of each image's own tiles
+    counts = np.sum(~np.isnan(t), 1)
+    return np.array([row[max(0, n - max(1, n // 4)):n].mean() for row, n in zip(ordered, counts, strict=True)])
 
 
 # Image logits from the tile logits of a k x k grid: the rule the detector uses (mean of all), the same grid at a
 # quarter of the tiles (the speed knob), and the mean of the most AI-looking quarter (for partly generated images).
-AGGREGATIONS = {"mean of all tiles": lambda t: t.mean(1), "mean of the 4 corner tiles": _corners,
-                "mean of the top quarter": lambda t: np.sort(t, 1)[:, -max(1, t.shape[1] // 4):].mean(1)}
+AGGREGATIONS = {"mean of all tiles": lambda t: np.nanmean(t, 1), "mean of the 4 corner tiles": _corners,
+                "mean of the top quarter": _top_quarter}
 
 
 def _stack(x: dict[str, NDArray[np.float64]], y: NDArray[np.int64], fold: NDArray[np.int64]) -> dict[str, Any]:
@@ -84,7 +91,7 @@ def scheme_report(scores: dict[str, Any], scheme: str, rows: list[ManifestRow], 
     nets = sorted({k.split("/")[1] for k in scores if k.startswith(f"{scheme}/") and k != f"{scheme}/fold"} -
                   {"semantic"})
     logits = {"semantic": {c: scores[f"{scheme}/semantic/{c}"] for c in copies}}
-    logits |= {n: {c: scores[f"{scheme}/{n}/{c}"].mean(1) for c in copies} for n in nets}
+    logits |= {n: {c: np.nanmean(scores[f"{scheme}/{n}/{c}"], 1) for c in copies} for n in nets}
     logits["fusion"] = _stack({c: np.stack([logits["semantic"][c], logits["lowlevel"][c]], 1) for c in copies}, y, fold)
     ci = {m: {c: bootstrap_auc(y, v[c], n=n_boot, groups=groups) for c in copies} for m, v in logits.items()}
     families = np.array([r.family for r in rows])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +72,8 @@ def semantic_features(cfg: Any, rows: list[ManifestRow], progress: Progress) -> 
 
 
 def _lowlevel_data(cfg: Any, rows: list[ManifestRow], tiles_cfg: Any,
-                   progress: Progress) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-    """Training tile pools ``[n, tiles, 3, T, T]`` and the detection-path tile grids, both 8-bit."""
+                   progress: Progress) -> tuple[NDArray[np.uint8], list[NDArray[np.uint8]]]:
+    """Training tile pools ``[n, tiles, 3, T, T]`` and each image's detection-path tile grid, both 8-bit."""
     pools, grids = [], []
     for i, row in enumerate(rows):
         try:
@@ -84,15 +84,20 @@ def _lowlevel_data(cfg: Any, rows: list[ManifestRow], tiles_cfg: Any,
                                tiles_cfg.crop_size))
         grids.append(np.round(preprocess(image, tiles_cfg) * 255.0).astype(np.uint8))  # raw [0, 1] pixels
         progress("low-level tiles", i + 1, len(rows))
-    return np.stack(pools), np.stack(grids)
+    return np.stack(pools), grids
 
 
-def tile_logits(net: DetectorModel, grids: NDArray[np.uint8]) -> NDArray[np.float64]:
-    """``[n, tiles]`` logits of 8-bit tile grids (the image logit is their mean, as at detection)."""
-    x = torch.from_numpy(grids.reshape(-1, *grids.shape[2:])).float() / 255.0
+def tile_logits(net: DetectorModel, grids: Sequence[NDArray[np.uint8]]) -> NDArray[np.float64]:
+    """``[n, most tiles]`` logits of 8-bit tile grids, NaN where an image has fewer tiles (a side shorter than two
+    tiles gets one position on it); the image logit is the mean of its tiles' (``np.nanmean``), as at detection."""
+    counts = [len(g) for g in grids]
+    x = torch.from_numpy(np.concatenate(grids)).float() / 255.0
     with torch.inference_mode():
-        out = torch.cat([net(b) for b in x.split(512)]).numpy()
-    return out.reshape(grids.shape[0], grids.shape[1]).astype(np.float64)
+        flat = torch.cat([net(b) for b in x.split(512)]).numpy().astype(np.float64)
+    out = np.full((len(grids), max(counts, default=0)), np.nan)
+    for i, (n, end) in enumerate(zip(counts, np.cumsum(counts), strict=True)):
+        out[i, :n] = flat[end - n:end]
+    return out
 
 
 def _stacker(z: NDArray[np.float64], y: NDArray[np.int64]) -> tuple[NDArray[np.float64], float]:
@@ -123,7 +128,7 @@ def train_fusion(cfg: Any, progress: Progress | None = None) -> Path:
         with torch.inference_mode():
             oof[test, 0] = sem_model.classify(feats[torch.from_numpy(clean & test[view_row])]).numpy()
         net = train_lowlevel(pools[~test], y[~test], cfg.lowlevel, seed=cfg.seed + f)
-        oof[test, 1] = tile_logits(net, grids[test]).mean(1)
+        oof[test, 1] = np.nanmean(tile_logits(net, [grids[i] for i in np.flatnonzero(test)]), 1)
         report("out-of-fold scores", f + 1, cfg.folds)
         log.info("fold %d/%d: %d held-out images, semantic AUC %.3f, low-level AUC %.3f", f + 1, cfg.folds,
                  int(test.sum()), _auc(y[test], oof[test, 0]), _auc(y[test], oof[test, 1]))
