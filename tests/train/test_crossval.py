@@ -45,12 +45,12 @@ def test_compare_writes_out_of_fold_scores_and_a_generated_report(tiny_manifest:
     out = tmp_path / "out"
     report = json.loads((out / "report.json").read_text())
     grouped = report["schemes"]["grouped"]
-    assert set(grouped["auc"]) == {"semantic", "lowlevel", "npr", "fusion"}  # extras on grouped folds only
-    assert set(report["schemes"]["family"]["auc"]) == {"semantic", "lowlevel", "fusion"}
+    assert set(grouped["auc"]) == {"semantic", "lowlevel", "npr", "fusion", "fusion fitted on all copies"}
+    assert "npr" not in report["schemes"]["family"]["auc"]  # extras on grouped folds only
     for copies in grouped["auc"].values():
         assert list(copies) == ["original", "size_matched", "native_crop", "social"]
         assert all(a["low"] <= a["auc"] <= a["high"] and a["n"] == 32 for a in copies.values())
-    assert 0.0 <= grouped["fusion_decisions"]["original"]["coverage"] <= 1.0
+    assert 0.0 <= grouped["fusion_decisions"]["fitted on originals"]["original"]["coverage"] <= 1.0
     assert set(grouped["tile_aggregation"]) >= {"mean of all tiles", "mean of the 4 corner tiles"}
     scores = np.load(out / "scores.npz")
     assert scores["grouped/lowlevel/native_crop"].shape == (32, 4)  # tile logits of every image, out of fold

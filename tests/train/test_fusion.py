@@ -66,7 +66,7 @@ def test_fusion_configs_are_checked_before_any_work(tiny_manifest: Path, tmp_pat
         load_fusion_config(path, ["folds=1"])
     with pytest.raises(ConfigError, match="lbfgs"):
         load_fusion_config(path, ["semantic.optim.optimizer=adamw"])
-    with pytest.raises(ConfigError, match="lowlevel.epochs"):
+    with pytest.raises(ConfigError, match=r"lowlevel\.epochs"):
         load_fusion_config(path, ["lowlevel.epochs=many"])
     result = CliRunner().invoke(app, ["train", str(path), "folds=1"])
     assert result.exit_code == 2 and "folds" in result.output
