@@ -49,7 +49,7 @@ def test_detect_runs_the_shipped_default_without_training_packages() -> None:
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert report == {"code": 0, "heavy": []}
     assert len(rows) == len(IMAGES)
-    assert {r["model"] for r in rows} == {"sentry-default@1"}
+    assert {r["model"] for r in rows} == {"sentry-default@2"}
     assert all(r["error"] is None and 0.0 <= r["ai_probability"] <= 1.0 for r in rows)
 
 

@@ -34,7 +34,7 @@ def test_detect_recursive_jsonl_gives_one_valid_row_per_file() -> None:
         else:
             assert 0.0 <= r["ai_probability"] <= 1.0
         assert r["verdict"] in {"ai-generated", "real", "uncertain"}
-        assert r["model"] == "sentry-default@1"
+        assert r["model"] == "sentry-default@2"
     by_name = {Path(r["path"]).name: r for r in rows}
     # strong provenance decides, whatever the pixels say
     assert by_name["provenance-comfy_sdxlturbo_512.png"]["decided_by"] == "provenance:metadata"

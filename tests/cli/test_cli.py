@@ -123,10 +123,10 @@ def test_models_json_shows_the_recorded_metrics_per_split() -> None:
     assert res.returncode == 0, res.stderr
     default = {c["name"]: c for c in json.loads(res.stdout)["checkpoints"]}["default"]
     config = model_config("default")
-    assert default["model"] == f"{config['name']}@{config['version']}" == "sentry-default@1"
+    assert default["model"] == f"{config['name']}@{config['version']}" == "sentry-default@2"
     metrics = default["metrics"]
     # one entry per recorded split, named as the checkpoint names it; no guessed "test"/"auc" keys at the top
-    assert metrics and set(metrics) <= {"test_split", "calibration_split"}
+    assert metrics and set(metrics) <= {"out_of_fold", "test_split", "calibration_split"}
     assert not {"auc", "test", "source_held_out"} & set(metrics)
     for split, values in metrics.items():
         assert values == config["metrics"][split]

@@ -26,6 +26,7 @@ from sentry_image.models.checkpoint import (
     shipped_checkpoints,
 )
 from sentry_image.models.export import export_onnx
+from sentry_image.models.fusion import FusedScorer
 from sentry_image.models.onnx import OnnxRunner, make_session, stored_config
 from sentry_image.models.runtime import LoadedModel, logits_for_images
 from tests.helpers.builders import noise_image, tiny_checkpoint, write_image
@@ -42,10 +43,13 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def test_the_shipped_default_runs_on_onnx_under_auto_and_matches_torch(images: list[Path]) -> None:
     assert "default" in shipped_checkpoints() and resolve_model(None) == resolve_model("default")
-    assert (SHIPPED_DEFAULT / GRAPH).is_file() and (SHIPPED_DEFAULT / WEIGHTS).is_file()
+    branches = [SHIPPED_DEFAULT / b["folder"] for b in read_config(SHIPPED_DEFAULT)["branches"]]
+    assert [b.name for b in branches] == ["semantic", "lowlevel"]
+    assert all((b / GRAPH).is_file() and (b / WEIGHTS).is_file() for b in branches)
     auto = load_model()
-    assert isinstance(auto, LoadedModel) and auto.backend == "onnx" and isinstance(auto.runner, OnnxRunner)
-    assert auto.id == "sentry-default@1" and auto.config == read_config(SHIPPED_DEFAULT)  # config.json wins
+    assert isinstance(auto, LoadedModel) and auto.backend == "onnx" and isinstance(auto.scorer, FusedScorer)
+    assert all(isinstance(s.runner, OnnxRunner) for s in auto.scorer.branches.values())  # type: ignore[attr-defined]
+    assert auto.id == "sentry-default@2" and auto.config == read_config(SHIPPED_DEFAULT)  # config.json wins
     assert auto.num_parameters == auto.config["num_parameters"] > 0
     torch_model = load_model("default", "torch")
     assert torch_model.backend == "torch" and torch_model.calibration == auto.calibration

@@ -77,3 +77,29 @@ def test_cli_trains_a_fusion_config(tiny_manifest: Path, tmp_path: Path, one_tor
     result = CliRunner().invoke(app, ["train", str(path), *TINY])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "config.json").is_file() and "checkpoint:" in result.output
+
+
+def test_the_stacker_never_weighs_a_branch_against_its_own_evidence() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    good = y * 2.0 + rng.normal(0, 1, 400)
+    contrary = -1.0 * y + rng.normal(0, 1, 400)  # pooled scores that happen to run the other way
+    weights, _ = fusion._stacker(np.stack([good, contrary], 1), y)
+    assert weights[0] > 0 and weights[1] == 0.0
+    both, _ = fusion._stacker(np.stack([good, y * 1.5 + rng.normal(0, 1, 400)], 1), y)  # two independent clues
+    assert (both > 0).all()
+
+
+def test_a_fusion_without_the_low_level_branch_ships_one_branch_and_no_map(tiny_manifest: Path, tmp_path: Path,
+                                                                           one_torch_thread: None) -> None:
+    cfg = load_fusion_config(_config(tmp_path, tiny_manifest), [*TINY, "lowlevel.enabled=false"])
+    out = fusion.train_fusion(cfg)
+    config = json.loads((out / "config.json").read_text())
+    assert [b["name"] for b in config["branches"]] == ["semantic"] and config["stacker"]["regions"] is None
+    assert not (out / "lowlevel").exists() and set(config["preprocessing"]) == {"semantic"}
+    curve = config["metrics"]["out_of_fold"]["selective"]
+    assert [c["target"] for c in curve] == [0.8, 0.85, 0.9, 0.95]
+    assert all(c["selective_accuracy"] >= c["target"] or c["band"] == [0.0, 1.0] for c in curve)
+    rows = read_manifest(tiny_manifest)
+    verdict = load_detector(out, explain=True).detect(rows[0].path)
+    assert verdict.ok and verdict.regions is None  # a resized single crop is no map

@@ -13,7 +13,7 @@ from ._common import err, extra_hint, fail, table_console
 
 export_app = typer.Typer(help="Export a detector to another runtime.", no_args_is_help=True)
 PARITY_TOLERANCE = 1e-4  # on calibrated probabilities: what the README promises for the ONNX backend
-SPLITS = ("test_split", "calibration_split")  # the metrics a checkpoint records, most telling first
+SPLITS = ("out_of_fold", "test_split", "calibration_split")  # the metrics a checkpoint records, most telling first
 
 
 def _checkpoint_row(name: str) -> dict[str, Any]:
@@ -41,8 +41,9 @@ def _metric_text(metrics: dict[str, Any]) -> str:
     shown = []
     for split, values in metrics.items():
         auc = values.get("auc")
-        shown.append(f"{split.removesuffix('_split')}: AUC {auc:.3f}, n={values.get('n')}" if auc is not None
-                     else f"{split.removesuffix('_split')}: n={values.get('n')}")
+        label = split.removesuffix("_split").replace("_", "-")
+        shown.append(f"{label}: AUC {auc:.3f}, n={values.get('n')}" if auc is not None
+                     else f"{label}: n={values.get('n')}")
     return "; ".join(shown) or "-"
 
 

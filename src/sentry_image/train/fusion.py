@@ -27,7 +27,7 @@ from ..data.manifest import ManifestRow, rows_hash
 from ..data.preprocess import preprocess
 from ..data.sources import read_source
 from ..data.splits import Split, folder_key, group_folds
-from ..evaluate.calibrate import ScoredSplit, fit_calibration
+from ..evaluate.calibrate import ScoredSplit, fit_calibration, selective_band
 from ..evaluate.metrics import auc, summary
 from ..imaging import ImageError, load_image
 from ..models.base import DetectorModel
@@ -41,6 +41,7 @@ from .probe import extract, fit_head
 from .run import build_model, write_graph
 
 log = logging.getLogger(__name__)
+BRANCHES = ("semantic", "lowlevel")
 Progress = Callable[[str, int, int], None]
 
 
@@ -101,10 +102,29 @@ def tile_logits(net: DetectorModel, grids: Sequence[NDArray[np.uint8]]) -> NDArr
 
 
 def _stacker(z: NDArray[np.float64], y: NDArray[np.int64]) -> tuple[NDArray[np.float64], float]:
+    """Class-balanced logistic regression on the branch logits, with no negative weight: a branch whose logit
+    would count against its own evidence (an artefact of scores pooled over folds, never a finding) is dropped
+    (weight 0) and the rest refitted."""
     from sklearn.linear_model import LogisticRegression
 
-    lr = LogisticRegression(class_weight="balanced").fit(z, y)
-    return lr.coef_[0].astype(np.float64), float(lr.intercept_[0])
+    keep = np.ones(z.shape[1], dtype=bool)
+    while True:
+        lr = LogisticRegression(class_weight="balanced").fit(z[:, keep], y)
+        weights = np.zeros(z.shape[1])
+        weights[keep] = lr.coef_[0]
+        if (weights[keep] >= 0).all() or keep.sum() == 1:
+            return weights, float(lr.intercept_[0])
+        keep &= weights > 0
+
+
+def _selective_curve(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float) -> list[dict[str, Any]]:
+    """What each stated rate of right decided verdicts costs in coverage, on the out-of-fold scores."""
+    out = []
+    for target in (0.8, 0.85, 0.9, 0.95):
+        band, coverage, right = selective_band(y, p, threshold, target)
+        out.append({"target": target, "band": [round(b, 4) for b in band], "coverage": round(coverage, 4),
+                    "selective_accuracy": round(right, 4)})
+    return out
 
 
 def train_fusion(cfg: Any, progress: Progress | None = None) -> Path:
@@ -118,20 +138,22 @@ def train_fusion(cfg: Any, progress: Progress | None = None) -> Path:
     sem_model, (view_row, feats, pretrained) = semantic_features(cfg, rows, report)
     view_y = torch.from_numpy(y[view_row]).float()
     clean = np.r_[True, view_row[1:] != view_row[:-1]]  # the first view of each row: the image as decoded
-    low_model = create_detector(cfg.lowlevel.model, **cfg.lowlevel.args)
-    pools, grids = _lowlevel_data(cfg, rows, low_model.preprocess_cfg, report)
-    oof = np.zeros((len(rows), 2))
+    low = cfg.lowlevel.enabled
+    low_model = create_detector(cfg.lowlevel.model, **cfg.lowlevel.args) if low else None
+    pools, grids = _lowlevel_data(cfg, rows, low_model.preprocess_cfg, report) if low_model else (None, [])
+    oof = np.zeros((len(rows), 2 if low else 1))
     for f in range(cfg.folds):
         test = folds == f
         fit_head(sem_model, feats[torch.from_numpy(~test[view_row])], view_y[torch.from_numpy(~test[view_row])],
                  cfg.semantic.optim.weight_decay, cfg.semantic.optim.max_iter)
         with torch.inference_mode():
             oof[test, 0] = sem_model.classify(feats[torch.from_numpy(clean & test[view_row])]).numpy()
-        net = train_lowlevel(pools[~test], y[~test], cfg.lowlevel, seed=cfg.seed + f)
-        oof[test, 1] = np.nanmean(tile_logits(net, [grids[i] for i in np.flatnonzero(test)]), 1)
+        if pools is not None:
+            net = train_lowlevel(pools[~test], y[~test], cfg.lowlevel, seed=cfg.seed + f)
+            oof[test, 1] = np.nanmean(tile_logits(net, [grids[i] for i in np.flatnonzero(test)]), 1)
         report("out-of-fold scores", f + 1, cfg.folds)
-        log.info("fold %d/%d: %d held-out images, semantic AUC %.3f, low-level AUC %.3f", f + 1, cfg.folds,
-                 int(test.sum()), _auc(y[test], oof[test, 0]), _auc(y[test], oof[test, 1]))
+        log.info("fold %d/%d: %d held-out images, branch AUCs %s", f + 1, cfg.folds, int(test.sum()),
+                 ", ".join(f"{_auc(y[test], oof[test, b]):.3f}" for b in range(oof.shape[1])))
     weights, bias = _stacker(oof, y)
     stacked = oof @ weights + bias
     groups = tuple(sorted({folder_key(r) for r in rows}))
@@ -141,7 +163,10 @@ def train_fusion(cfg: Any, progress: Progress | None = None) -> Path:
                                   target_fpr=c.target_fpr, band_halfwidth=c.band_halfwidth,
                                   selective_accuracy=c.selective_accuracy)
     fit_head(sem_model, feats, view_y, cfg.semantic.optim.weight_decay, cfg.semantic.optim.max_iter)
-    low_model = train_lowlevel(pools, y, cfg.lowlevel, seed=cfg.seed, model=low_model)
+    if pools is not None and weights[-1] > 0:  # a dropped branch is not shipped
+        low_model = train_lowlevel(pools, y, cfg.lowlevel, seed=cfg.seed, model=low_model)
+    else:
+        low_model = None
     report("final fit", 1, 1)
     metrics = _oof_metrics(y, oof, stacked, calibration, rows)
     out = _save(cfg, sem_model, low_model, weights, bias, calibration, rows, folds, metrics, pretrained)
@@ -161,21 +186,24 @@ def _oof_metrics(y: NDArray[np.int64], oof: NDArray[np.float64], stacked: NDArra
     decided = (p <= low) | (p >= high)
     right = (p >= calibration.threshold) == (y == 1)
     out = summary(y, p, calibration.threshold)
-    out.update(semantic_auc=round(_auc(y, oof[:, 0]), 4), lowlevel_auc=round(_auc(y, oof[:, 1]), 4),
-               coverage=round(float(decided.mean()), 4),
+    out.update(branch_auc={name: round(_auc(y, oof[:, b]), 4) for b, name in enumerate(BRANCHES[:oof.shape[1]])},
+               coverage=round(float(decided.mean()), 4), selective=_selective_curve(y, p, calibration.threshold),
                selective_accuracy=round(float(right[decided].mean()), 4) if decided.any() else None,
                note="out-of-fold: every image scored by branches fitted without its source folder; the stacker and "
                     "calibration were fitted on these same scores, so the figures are slightly optimistic for them")
     return out
 
 
-def _save(cfg: Any, sem: DetectorModel, low: DetectorModel, weights: NDArray[np.float64], bias: float,
+def _save(cfg: Any, sem: DetectorModel, low: DetectorModel | None, weights: NDArray[np.float64], bias: float,
           calibration: Calibration, rows: list[ManifestRow], folds: NDArray[np.int64], metrics: dict[str, Any],
           pretrained: dict[str, Any]) -> Path:
     out = Path(cfg.out)
     name, version = cfg.checkpoint_name, cfg.checkpoint_version
     branches = []
-    for branch, model, w in (("semantic", sem, weights[0]), ("lowlevel", low, weights[1])):
+    weights = np.r_[weights, np.zeros(len(BRANCHES) - len(weights))]  # a disabled branch weighs nothing
+    for branch, model, w in zip(BRANCHES, (sem, low), weights, strict=True):
+        if model is None:
+            continue
         save_checkpoint(model.eval(), out / branch, name=f"{name}-{branch}", version=version,
                         extra={"role": f"the {branch} branch of {name}@{version} (raw logits; the fusion calibrates)"}
                         | (pretrained if branch == "semantic" else {}))
@@ -184,11 +212,13 @@ def _save(cfg: Any, sem: DetectorModel, low: DetectorModel, weights: NDArray[np.
     config = {
         "format_version": 1, "name": name, "version": version, "architecture": ARCHITECTURE,
         "branches": branches,
-        "stacker": {"bias": round(bias, 6), "regions": "lowlevel",
-                    "fitted_on": "out-of-fold branch logits (class-balanced logistic regression)"},
-        "preprocessing": {"semantic": sem.preprocess_cfg.to_dict(), "lowlevel": low.preprocess_cfg.to_dict()},
+        "stacker": {"bias": round(bias, 6), "regions": "lowlevel" if low is not None else None,
+                    "fitted_on": "out-of-fold branch logits (class-balanced logistic regression, no negative "
+                                 "weight)", "out_of_fold_weights": [round(float(w), 6) for w in weights]},
+        "preprocessing": {b: m.preprocess_cfg.to_dict() for b, m in zip(BRANCHES, (sem, low), strict=True)
+                          if m is not None},
         "labels": LABEL_NAMES, "calibration": calibration.to_dict(),
-        "num_parameters": int(sum(p.numel() for m in (sem, low) for p in m.parameters())),
+        "num_parameters": int(sum(p.numel() for m in (sem, low) if m is not None for p in m.parameters())),
         "training_data_sha256": rows_hash(rows), "metrics": {"out_of_fold": metrics},
         "folds": {"k": cfg.folds, "group": "source folder", "sizes": np.bincount(folds).tolist()},
         "training": {"config": cfg.to_dict()}, **pretrained,

@@ -28,6 +28,7 @@ class LowLevelTrainConfig:
     """How the low-level branch trains (the ``lowlevel`` section of a fusion training config).
 
     Attributes:
+        enabled: train the branch (off: a fusion of the other branches alone).
         model: registry name of the network; args: its factory's arguments.
         views, tiles_per_view: degraded copies per image and random tiles cut from each (the pool).
         max_side: a larger image is first cut to a random ``max_side`` square region (decoding and degrading 12 MP
@@ -37,6 +38,7 @@ class LowLevelTrainConfig:
             class-balanced logistic loss).
     """
 
+    enabled: bool = True
     model: str = "lowlevel_residual"
     args: dict[str, object] = field(default_factory=dict)
     views: int = 6
