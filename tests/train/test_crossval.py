@@ -55,6 +55,11 @@ def test_compare_writes_out_of_fold_scores_and_a_generated_report(tiny_manifest:
     scores = np.load(out / "scores.npz")
     assert scores["grouped/lowlevel/native_crop"].shape == (32, 4)  # tile logits of every image, out of fold
     assert "| fusion |" in (out / "README.md").read_text()
+    (out / "README.md").unlink()
+    again = CliRunner().invoke(app, ["compare", str(config), "--skip-trained"])  # the report alone, from the scores
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "report.json").read_text())["schemes"]["grouped"]["auc"] == grouped["auc"]
+    assert (out / "README.md").is_file()
 
 
 def test_a_bad_crossval_config_is_named(tmp_path: Path) -> None:

@@ -84,9 +84,9 @@ def test_the_stacker_never_weighs_a_branch_against_its_own_evidence() -> None:
     y = rng.integers(0, 2, 400)
     good = y * 2.0 + rng.normal(0, 1, 400)
     contrary = -1.0 * y + rng.normal(0, 1, 400)  # pooled scores that happen to run the other way
-    weights, _ = fusion._stacker(np.stack([good, contrary], 1), y)
+    weights, _ = fusion.stacker(np.stack([good, contrary], 1), y)
     assert weights[0] > 0 and weights[1] == 0.0
-    both, _ = fusion._stacker(np.stack([good, y * 1.5 + rng.normal(0, 1, 400)], 1), y)  # two independent clues
+    both, _ = fusion.stacker(np.stack([good, y * 1.5 + rng.normal(0, 1, 400)], 1), y)  # two independent clues
     assert (both > 0).all()
 
 

@@ -13,7 +13,9 @@ from ._common import err, extra_hint, fail, log_to_console
 
 def compare(
     config: Annotated[Path, typer.Argument(help="Comparison config (configs/comparisons/*.yaml).")],
-    skip_trained: Annotated[bool, typer.Option("--skip-trained", help="Reuse checkpoints that already exist.")]
+    skip_trained: Annotated[bool, typer.Option(
+        "--skip-trained", help="Reuse checkpoints that already exist (a crossval: its saved scores, to redo the "
+                               "report).")]
     = False,
 ) -> None:
     """Train every detector of a comparison, evaluate all on the same split and suite, time them one after another;
@@ -34,7 +36,8 @@ def compare(
 
             crossval, fusion = load_crossval_config(config)
             log_to_console()
-            run_crossval(crossval, fusion, command=f"sentry-image compare {shlex.quote(str(config))}")
+            run_crossval(crossval, fusion, command=f"sentry-image compare {shlex.quote(str(config))}",
+                         reuse_scores=skip_trained)
             err.print(f"wrote {crossval.out}")
             return
         cfg = load_compare_config(config)

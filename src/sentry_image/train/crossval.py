@@ -122,11 +122,21 @@ def _inputs(fusion: FusionConfig, rows: list[ManifestRow], copies: list[str], se
     return np.stack(pools), {c: torch.stack(v) for c, v in feats.items()}, grids
 
 
-def run_crossval(cfg: CrossvalConfig, fusion: FusionConfig, command: str = "") -> dict[str, Any]:
-    """Score every image out of fold per scheme, model and copy; write the results folder; return the report."""
+def run_crossval(cfg: CrossvalConfig, fusion: FusionConfig, command: str = "", *,
+                 reuse_scores: bool = False) -> dict[str, Any]:
+    """Score every image out of fold per scheme, model and copy; write the results folder; return the report.
+
+    ``reuse_scores``: when ``out/scores.npz`` exists, only the report is written again from it.
+    """
     t0 = time.perf_counter()
     torch.manual_seed(fusion.seed)
     rows = training_rows(fusion)
+    out = Path(cfg.out)
+    target = fusion.calibration.selective_accuracy or 0.9
+    if reuse_scores and (out / "scores.npz").is_file():
+        saved = dict(np.load(out / "scores.npz"))
+        log.info("report from the scores in %s", out / "scores.npz")
+        return write_report(out, saved, rows, cfg, command=command, seconds=0.0, target=target)
     y = np.array([int(r.label) for r in rows], dtype=np.int64)
     sem, (view_row, view_feats, _) = semantic_features(fusion, rows, lambda *a: None)
     view_y = torch.from_numpy(y[view_row]).float()
@@ -158,10 +168,9 @@ def run_crossval(cfg: CrossvalConfig, fusion: FusionConfig, command: str = "") -
                         held, :tiles.shape[1]] = tiles
             log.info("%s fold %d: %d held-out images (%.0f s so far)", scheme, f, int(test.sum()),
                      time.perf_counter() - t0)
-    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "scores.npz", **scores)  # type: ignore[arg-type]  # numpy's stub types **kwds poorly
-    return write_report(out, scores, rows, cfg, command=command, seconds=time.perf_counter() - t0)
+    return write_report(out, scores, rows, cfg, command=command, seconds=time.perf_counter() - t0, target=target)
 
 
 __all__ = ["CrossvalConfig", "ExtraModel", "load_crossval_config", "run_crossval", "scheme_folds"]

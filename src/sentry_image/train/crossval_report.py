@@ -20,6 +20,7 @@ from ..data.manifest import ManifestRow
 from ..data.splits import Split, folder_key
 from ..evaluate.calibrate import ScoredSplit, fit_calibration
 from ..evaluate.metrics import auc, bootstrap_auc
+from .fusion import stacker
 
 
 def _corners(t: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -44,22 +45,21 @@ def _stack(x: dict[str, NDArray[np.float64]], y: NDArray[np.int64], fold: NDArra
     out = {c: np.zeros(len(y)) for c in x}
     for f in np.unique(fold):
         train = fold != f
-        lr = LogisticRegression(class_weight="balanced").fit(np.concatenate([x[c][train] for c in fit_on]),
-                                                             np.tile(y[train], len(fit_on)))
+        weights, bias = stacker(np.concatenate([x[c][train] for c in fit_on]), np.tile(y[train], len(fit_on)))
         for c in x:
-            out[c][fold == f] = lr.decision_function(x[c][fold == f])
+            out[c][fold == f] = x[c][fold == f] @ weights + bias
     return out
 
 
 def _decisions(z: dict[str, NDArray[np.float64]], rows: list[ManifestRow], fold: NDArray[np.int64],
-               fit_on: list[str]) -> dict[str, Any]:
+               fit_on: list[str], target: float) -> dict[str, Any]:
     y = np.array([int(r.label) for r in rows])
     got: dict[str, dict[str, list[bool]]] = {c: {"right": [], "decided": [], "decided_right": []} for c in z}
     for f in np.unique(fold):
         train = [r for r, k in zip(rows, fold, strict=True) if k != f] * len(fit_on)  # each copy is a row
         split = Split("calibration", tuple(train), tuple(sorted({folder_key(r) for r in train})), "other folds")
         logits = np.concatenate([z[c][fold != f] for c in fit_on])
-        cal = fit_calibration(ScoredSplit(split, logits), selective_accuracy=0.95)
+        cal = fit_calibration(ScoredSplit(split, logits), selective_accuracy=target)
         low, high = cal.uncertain_band
         for c in z:
             p = cal.probability(z[c][fold == f])
@@ -89,7 +89,7 @@ def metadata_only(rows: list[ManifestRow], fold: NDArray[np.int64]) -> float:
 
 
 def scheme_report(scores: dict[str, Any], scheme: str, rows: list[ManifestRow], copies: list[str],
-                  n_boot: int) -> dict[str, Any]:
+                  n_boot: int, target: float = 0.9) -> dict[str, Any]:
     y = scores["labels"].astype(np.int64)
     fold = scores[f"{scheme}/fold"].astype(np.int64)
     groups = np.array([folder_key(r) for r in rows])
@@ -104,8 +104,8 @@ def scheme_report(scores: dict[str, Any], scheme: str, rows: list[ManifestRow], 
     families = np.array([r.family for r in rows])
     masks = {fam: (families == fam) | (y == 0) for fam in sorted(set(families[y == 1]))}
     per_family = {fam: {c: round(auc(y[m], logits["fusion"][c][m]), 4) for c in copies} for fam, m in masks.items()}
-    decisions = {"fitted on originals": _decisions(logits["fusion"], rows, fold, ["original"]),
-                 "fitted on all copies": _decisions(logits["fusion fitted on all copies"], rows, fold, copies)}
+    decisions = {"fitted on originals": _decisions(logits["fusion"], rows, fold, ["original"], target),
+                 "fitted on all copies": _decisions(logits["fusion fitted on all copies"], rows, fold, copies, target)}
     out: dict[str, Any] = {"folds": np.bincount(fold).tolist(), "auc": ci, "fusion_decisions": decisions,
         "fusion_auc_per_family": per_family,
         "metadata_only_auc": metadata_only(rows, fold)}
@@ -128,8 +128,8 @@ def render(report: dict[str, Any]) -> str:
         lines += [f"## {scheme} folds (sizes {rep['folds']})", "", "| model | " + " | ".join(copies) + " |",
                   "|---|" + "---|" * len(copies)]
         lines += [f"| {m} | " + " | ".join(_fmt(v[c]) for c in copies) + " |" for m, v in rep["auc"].items()]
-        lines += ["", "fusion at its cross-fitted threshold and band (target 95 % right when decided), stacker and "
-                  "calibration fitted on the originals or on all copies of the other folds:", "",
+        lines += ["", f"fusion at its cross-fitted threshold and band (target {report['target']:.0%} right when "
+                  "decided), stacker and calibration fitted on the originals or on all copies of the other folds:", "",
                   "| fitted on | copy | accuracy | coverage | selective accuracy |", "|---|---|---|---|---|"]
         lines += [f"| {how} | {c} | {d[c]['accuracy']:.3f} | {d[c]['coverage']:.3f} | {d[c]['selective_accuracy']} |"
                   for how, d in rep["fusion_decisions"].items() for c in copies]
@@ -139,9 +139,10 @@ def render(report: dict[str, Any]) -> str:
 
 
 def write_report(out: Path, scores: dict[str, Any], rows: list[ManifestRow], cfg: Any, *, command: str,
-                 seconds: float) -> dict[str, Any]:
+                 seconds: float, target: float) -> dict[str, Any]:
     report = {"command": command, "images": len(rows), "seconds": round(seconds, 1), "copies": list(cfg.copies),
-              "schemes": {s: scheme_report(scores, s, rows, list(cfg.copies), cfg.bootstrap) for s in cfg.schemes}}
+              "target": target, "schemes": {s: scheme_report(scores, s, rows, list(cfg.copies), cfg.bootstrap, target)
+                                            for s in cfg.schemes}}
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "README.md").write_text(render(report))
     return report

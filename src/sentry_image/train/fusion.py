@@ -101,7 +101,7 @@ def tile_logits(net: DetectorModel, grids: Sequence[NDArray[np.uint8]]) -> NDArr
     return out
 
 
-def _stacker(z: NDArray[np.float64], y: NDArray[np.int64]) -> tuple[NDArray[np.float64], float]:
+def stacker(z: NDArray[np.float64], y: NDArray[np.int64]) -> tuple[NDArray[np.float64], float]:
     """Class-balanced logistic regression on the branch logits, with no negative weight: a branch whose logit
     would count against its own evidence (an artefact of scores pooled over folds, never a finding) is dropped
     (weight 0) and the rest refitted."""
@@ -154,7 +154,7 @@ def train_fusion(cfg: Any, progress: Progress | None = None) -> Path:
         report("out-of-fold scores", f + 1, cfg.folds)
         log.info("fold %d/%d: %d held-out images, branch AUCs %s", f + 1, cfg.folds, int(test.sum()),
                  ", ".join(f"{_auc(y[test], oof[test, b]):.3f}" for b in range(oof.shape[1])))
-    weights, bias = _stacker(oof, y)
+    weights, bias = stacker(oof, y)
     stacked = oof @ weights + bias
     groups = tuple(sorted({folder_key(r) for r in rows}))
     split = Split("calibration", tuple(rows), groups, f"out-of-fold scores of {cfg.folds} source-grouped folds")
@@ -228,4 +228,4 @@ def _save(cfg: Any, sem: DetectorModel, low: DetectorModel | None, weights: NDAr
     return out
 
 
-__all__ = ["semantic_features", "tile_logits", "train_fusion", "training_rows"]
+__all__ = ["semantic_features", "stacker", "tile_logits", "train_fusion", "training_rows"]
