@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image, ImageFilter
 from typer.testing import CliRunner
 
 from sentry_image import load_detector
@@ -57,6 +58,32 @@ def test_branches_are_cross_fitted_then_refitted_on_everything(tiny_manifest: Pa
     assert config["calibration"]["extra"]["fit"]["selective_accuracy_target"] == 0.95
     verdicts = list(load_detector(out, explain=True).detect_many([r.path for r in rows[:3]]))
     assert all(v.ok and v.regions for v in verdicts)
+
+
+
+def test_the_map_of_a_composite_shows_which_half_looks_generated(tiny_manifest: Path, tmp_path: Path,
+                                                                  one_torch_thread: None) -> None:
+    # the left half a grainy "photo", the right half a smooth "generated" image (the tiny manifest's two classes);
+    # the low-level branch's 32 px tiles on a 2 x 2 grid: the right tiles must look more AI than the left ones
+    cfg = load_fusion_config(_config(tmp_path, tiny_manifest), [*TINY, "lowlevel.epochs=25", "lowlevel.views=4",
+                                                                 "lowlevel.tiles_per_view=8", "lowlevel.tiles_per_epoch=8"])
+    out = fusion.train_fusion(cfg)
+    assert json.loads((out / "config.json").read_text())["stacker"]["regions"] == "lowlevel"
+    rng = np.random.default_rng(7)
+    grain = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    smooth = np.asarray(Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).filter(
+        ImageFilter.GaussianBlur(2)))
+    composite = Image.fromarray(np.concatenate([grain, smooth], axis=1))
+    regions = load_detector(out, explain=True).detect(composite).regions
+    assert regions is not None and len(regions) == 4
+    left = [r.ai_probability for r in regions if r.x + r.width <= 64]
+    right = [r.ai_probability for r in regions if r.x >= 64]
+    assert len(left) == len(right) == 2 and min(right) > max(left)
+    alone = load_detector(out / "lowlevel", explain=True).detect(composite).regions  # the branch's own tile scores
+    assert alone is not None
+    left_alone = [r.ai_probability for r in alone if r.x + r.width <= 64]
+    right_alone = [r.ai_probability for r in alone if r.x >= 64]
+    assert min(right_alone) > max(left_alone) + 0.2
 
 
 def test_fusion_configs_are_checked_before_any_work(tiny_manifest: Path, tmp_path: Path) -> None:
