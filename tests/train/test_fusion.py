@@ -65,8 +65,8 @@ def test_the_map_of_a_composite_shows_which_half_looks_generated(tiny_manifest: 
                                                                   one_torch_thread: None) -> None:
     # the left half a grainy "photo", the right half a smooth "generated" image (the tiny manifest's two classes);
     # the low-level branch's 32 px tiles on a 2 x 2 grid: the right tiles must look more AI than the left ones
-    cfg = load_fusion_config(_config(tmp_path, tiny_manifest), [*TINY, "lowlevel.epochs=25", "lowlevel.views=4",
-                                                                 "lowlevel.tiles_per_view=8", "lowlevel.tiles_per_epoch=8"])
+    longer = ["lowlevel.epochs=25", "lowlevel.views=4", "lowlevel.tiles_per_view=8", "lowlevel.tiles_per_epoch=8"]
+    cfg = load_fusion_config(_config(tmp_path, tiny_manifest), [*TINY, *longer])
     out = fusion.train_fusion(cfg)
     assert json.loads((out / "config.json").read_text())["stacker"]["regions"] == "lowlevel"
     rng = np.random.default_rng(7)
