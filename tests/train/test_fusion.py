@@ -117,16 +117,17 @@ def test_the_stacker_never_weighs_a_branch_against_its_own_evidence() -> None:
     assert (both > 0).all()
 
 
-def test_a_fusion_without_the_low_level_branch_ships_one_branch_and_no_map(tiny_manifest: Path, tmp_path: Path,
+def test_a_fusion_without_the_low_level_branch_ships_one_branch_and_maps_its_one_crop(tiny_manifest: Path, tmp_path: Path,
                                                                            one_torch_thread: None) -> None:
     cfg = load_fusion_config(_config(tmp_path, tiny_manifest), [*TINY, "lowlevel.enabled=false"])
     out = fusion.train_fusion(cfg)
     config = json.loads((out / "config.json").read_text())
-    assert [b["name"] for b in config["branches"]] == ["semantic"] and config["stacker"]["regions"] is None
+    assert [b["name"] for b in config["branches"]] == ["semantic"] and config["stacker"]["regions"] == "semantic"
     assert not (out / "lowlevel").exists() and set(config["preprocessing"]) == {"semantic"}
     curve = config["metrics"]["out_of_fold"]["selective"]
     assert [c["target"] for c in curve] == [0.8, 0.85, 0.9, 0.95]
     assert all(c["selective_accuracy"] >= c["target"] or c["band"] == [0.0, 1.0] for c in curve)
     rows = read_manifest(tiny_manifest)
     verdict = load_detector(out, explain=True).detect(rows[0].path)
-    assert verdict.ok and verdict.regions is None  # a resized single crop is no map
+    assert verdict.ok and verdict.regions is not None and len(verdict.regions) == 1  # what the one crop covered
+    assert verdict.regions[0].ai_probability == pytest.approx(verdict.ai_probability)

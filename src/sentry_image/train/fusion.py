@@ -212,7 +212,7 @@ def _save(cfg: Any, sem: DetectorModel, low: DetectorModel | None, weights: NDAr
     config = {
         "format_version": 1, "name": name, "version": version, "architecture": ARCHITECTURE,
         "branches": branches,
-        "stacker": {"bias": round(bias, 6), "regions": "lowlevel" if low is not None else None,
+        "stacker": {"bias": round(bias, 6), "regions": "lowlevel" if low is not None else "semantic",
                     "fitted_on": "out-of-fold branch logits (class-balanced logistic regression, no negative "
                                  "weight)", "out_of_fold_weights": [round(float(w), 6) for w in weights]},
         "preprocessing": {b: m.preprocess_cfg.to_dict() for b, m in zip(BRANCHES, (sem, low), strict=True)
