@@ -107,3 +107,10 @@ def test_a_malformed_fusion_folder_is_refused_with_a_reason(tmp_path: Path) -> N
     shutil.rmtree(ckpt / "lowlevel")
     with pytest.raises(CheckpointError, match="lowlevel"):
         load_model(ckpt)
+
+
+def test_exporting_a_fusion_folder_names_its_branch_graphs(tmp_path: Path) -> None:
+    ckpt = _fusion(tmp_path / "fused")
+    with pytest.raises(ValueError, match=r"fusion of branches .*semantic/model\.onnx"):
+        export_onnx(ckpt, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()

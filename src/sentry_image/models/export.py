@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import GRAPH, WEIGHTS, load_torch, read_config, resolve_model
+from .fusion import ARCHITECTURE as FUSION
 from .onnx import DEFAULT_OPSET, check_parity, export_bytes, proto_config, quantize_int8, with_metadata
 from .runtime import model_id
 
@@ -44,6 +45,10 @@ def export_onnx(model: str | Path | None, out: str | Path, *, opset: int = DEFAU
     source = resolve_model(model)
     if source.is_file():
         raise ValueError(f"{source} is already an ONNX file")
+    if read_config(source).get("architecture") == FUSION:
+        branches = ", ".join(str(source / b["folder"] / GRAPH) for b in read_config(source)["branches"])
+        raise ValueError(f"{source} is a fusion of branches that are ONNX graphs already ({branches}); the folder "
+                         "itself is what onnxruntime loads (`detect --model` it, or export one branch folder)")
     diff: float | None = None
     if (source / WEIGHTS).is_file():
         net, calibration, config = load_torch(source)
