@@ -14,12 +14,13 @@ import torch
 from PIL import Image
 
 from sentry_image import load_detector
+from sentry_image.evaluate.recalibrate import recalibrate
 from sentry_image.models import Calibration, create_detector, save_checkpoint
 from sentry_image.models.checkpoint import CheckpointError, load_model, write_config
 from sentry_image.models.export import export_onnx
 from sentry_image.models.fusion import FusedScorer
 from sentry_image.models.runtime import RegionLogits, Scored
-from tests.helpers.builders import write_image
+from tests.helpers.builders import labelled_folder, write_image
 
 
 class FixedScorer:
@@ -114,3 +115,14 @@ def test_exporting_a_fusion_folder_names_its_branch_graphs(tmp_path: Path) -> No
     with pytest.raises(ValueError, match=r"fusion of branches .*semantic/model\.onnx"):
         export_onnx(ckpt, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_recalibrating_a_fusion_folder_copies_its_branches_unchanged(tmp_path: Path) -> None:
+    ckpt = _fusion(tmp_path / "fused")
+    data = labelled_folder(tmp_path / "data", real=6, ai=6)
+    cal = recalibrate(ckpt, data, tmp_path / "cal")
+    for branch in ("semantic", "lowlevel"):
+        for name in ("config.json", "model.onnx", "model.safetensors"):
+            assert (tmp_path / "cal" / branch / name).read_bytes() == (ckpt / branch / name).read_bytes()
+    model = load_model(tmp_path / "cal")
+    assert model.calibration == cal and model.id.startswith("fused@2+cal.")

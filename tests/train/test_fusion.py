@@ -117,8 +117,8 @@ def test_the_stacker_never_weighs_a_branch_against_its_own_evidence() -> None:
     assert (both > 0).all()
 
 
-def test_a_fusion_without_the_low_level_branch_ships_one_branch_and_maps_its_one_crop(tiny_manifest: Path, tmp_path: Path,
-                                                                           one_torch_thread: None) -> None:
+def test_a_fusion_without_the_low_level_branch_ships_one_branch_and_maps_its_one_crop(
+        tiny_manifest: Path, tmp_path: Path, one_torch_thread: None) -> None:
     cfg = load_fusion_config(_config(tmp_path, tiny_manifest), [*TINY, "lowlevel.enabled=false"])
     out = fusion.train_fusion(cfg)
     config = json.loads((out / "config.json").read_text())
