@@ -101,17 +101,25 @@ def test_held_out_splits_must_share_no_image() -> None:
     fit_calibration(ScoredSplit(cal, [-1.0, 1.0, -2.0, 2.0]), held_out=[disjoint])
 
 
-def test_selective_band_is_the_narrowest_reaching_the_target_and_reports_coverage() -> None:
+def test_selective_band_decides_the_most_images_that_stay_right_at_the_target() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 2000)
     p = np.clip(0.5 + (y - 0.5) * 0.4 + rng.normal(0, 0.2, 2000), 0, 1)  # more errors near 0.5
     (low, high), coverage, right = selective_band(y, p, 0.5, 0.95)
     decided = (p <= low) | (p >= high)
+    assert low < 0.5 <= high
     assert right == pytest.approx(((p[decided] >= 0.5) == y[decided]).mean()) and right >= 0.95
     assert coverage == pytest.approx(decided.mean()) and 0.3 < coverage < 1.0
-    (low2, high2), _, right2 = selective_band(y, p, 0.5, 0.95 - 0.05)
-    assert high2 - low2 < high - low and right2 >= 0.90  # a lower target needs a narrower band
-    assert selective_band(y, p, 0.5, 0.0)[0] == (0.5, 0.5)  # any band meets 0: no abstention
+    # no symmetric band around the threshold decides more images at that accuracy
+    for h in np.linspace(0.0, 0.5, 101):
+        sym = (p <= 0.5 - h) | (p >= 0.5 + h)
+        if sym.any() and ((p[sym] >= 0.5) == y[sym]).mean() >= 0.95:
+            assert sym.mean() <= coverage + 1e-9
+    (_, _), coverage90, right90 = selective_band(y, p, 0.5, 0.90)
+    assert coverage90 > coverage and right90 >= 0.90  # a lower target decides more
+    (low0, high0), everything, _ = selective_band(y, p, 0.5, 0.0)
+    assert everything == 1.0 and low0 == p[p < 0.5].max() and high0 == p[p >= 0.5].min()
+    assert selective_band(y, 1 - p, 0.5, 0.99) == ((0.0, 1.0), 0.0, pytest.approx(np.nan, nan_ok=True))
 
 
 def test_fit_calibration_with_a_selective_target_records_the_band_it_derived() -> None:
