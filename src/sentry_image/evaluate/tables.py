@@ -112,7 +112,9 @@ def to_markdown(report: EvalReport) -> str:
 
 
 def preprocessing_summary(pre: dict[str, Any]) -> str:
-    """``resize 256 -> crop 224`` or ``native, crop 224`` (xN crops)."""
+    """``resize 256 -> crop 224`` or ``native, crop 224`` (xN crops); a fusion's branches joined by ``+``."""
+    if "crop_size" not in pre:  # a fusion: one preprocessing per branch
+        return " + ".join(f"{name}: {preprocessing_summary(branch)}" for name, branch in pre.items())
     text = (f"resize {pre['resize_short']} -> " if pre.get("resize_short") else "native, ") + f"crop {pre['crop_size']}"
     return text + (f" x{pre['num_crops']}" if pre.get("num_crops", 1) > 1 else "")
 
