@@ -17,6 +17,7 @@ from sentry_image.cli import app
 from sentry_image.config import ConfigError
 from sentry_image.data.manifest import read_manifest
 from sentry_image.data.splits import group_folds
+from sentry_image.evaluate.protocol import evaluate_checkpoint
 from sentry_image.train import fusion
 from sentry_image.train.fusion_config import is_fusion, load_fusion_config
 
@@ -58,6 +59,8 @@ def test_branches_are_cross_fitted_then_refitted_on_everything(tiny_manifest: Pa
     assert config["calibration"]["extra"]["fit"]["selective_accuracy_target"] == 0.95
     verdicts = list(load_detector(out, explain=True).detect_many([r.path for r in rows[:3]]))
     assert all(v.ok and v.regions for v in verdicts)
+    with pytest.raises(ValueError, match="shares sources with the checkpoint's training split"):
+        evaluate_checkpoint(out, tiny_manifest, split="test")  # it trained on every image: nothing is held out
 
 
 

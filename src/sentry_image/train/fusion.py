@@ -220,6 +220,8 @@ def _save(cfg: Any, sem: DetectorModel, low: DetectorModel | None, weights: NDAr
         "labels": LABEL_NAMES, "calibration": calibration.to_dict(),
         "num_parameters": int(sum(p.numel() for m in (sem, low) if m is not None for p in m.parameters())),
         "training_data_sha256": rows_hash(rows), "metrics": {"out_of_fold": metrics},
+        # every image trained the shipped branches: eval refuses any split of these sources as held out
+        "split": {"seed": cfg.seed, "train": {"groups": sorted({folder_key(r) for r in rows})}},
         "folds": {"k": cfg.folds, "group": "source folder", "sizes": np.bincount(folds).tolist()},
         "training": {"config": cfg.to_dict()}, **pretrained,
     }
