@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-
 from cv import group_key
+from sklearn.linear_model import LogisticRegression
 
 from sentry_image.evaluate.metrics import auc
 from sentry_image.evaluate.metrics import bootstrap_auc as _bootstrap
