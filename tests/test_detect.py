@@ -194,4 +194,4 @@ def test_jpegs_decode_reduced_only_where_the_model_resizes_and_no_reader_needs_e
 
 
 def test_a_native_resolution_model_gets_every_pixel(tiny_detector) -> None:
-    assert tiny_detector.model.preprocess_cfg.resize_short is None and tiny_detector.reduce is None
+    assert tiny_detector.model.scorer.reduce_to is None and tiny_detector.reduce is None

@@ -133,8 +133,8 @@ def test_models_json_shows_the_recorded_metrics_per_split() -> None:
         assert values["n"] > 0 and 0.0 <= values["auc"] <= 1.0
     table = run("models", columns=250)
     assert table.returncode == 0, table.stderr
-    calibration = metrics["calibration_split"]
-    assert f"calibration: AUC {calibration['auc']:.3f}, n={calibration['n']}" in table.stdout
+    oof = metrics["out_of_fold"]  # the fusion default records its out-of-fold metrics
+    assert f"out-of-fold: AUC {oof['auc']:.3f}, n={oof['n']}" in table.stdout
 
 
 @pytest.mark.core

@@ -44,7 +44,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def test_the_shipped_default_runs_on_onnx_under_auto_and_matches_torch(images: list[Path]) -> None:
     assert "default" in shipped_checkpoints() and resolve_model(None) == resolve_model("default")
     branches = [SHIPPED_DEFAULT / b["folder"] for b in read_config(SHIPPED_DEFAULT)["branches"]]
-    assert [b.name for b in branches] == ["semantic", "lowlevel"]
+    assert branches and branches[0].name == "semantic"  # the low-level branch ships only when it earned its weight
     assert all((b / GRAPH).is_file() and (b / WEIGHTS).is_file() for b in branches)
     auto = load_model()
     assert isinstance(auto, LoadedModel) and auto.backend == "onnx" and isinstance(auto.scorer, FusedScorer)
