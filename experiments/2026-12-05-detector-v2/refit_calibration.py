@@ -48,6 +48,9 @@ def main() -> None:
     print("stacker", config["stacker"]["out_of_fold_weights"], config["stacker"]["bias"], "->", weights.tolist(), bias)
     assert abs(metrics["branch_auc"]["semantic"] - recorded["semantic"]) < 1e-4
     assert np.allclose(weights, config["stacker"]["out_of_fold_weights"], atol=1e-5)
+    # the crossval initialised its low-level fold nets differently (since fixed), so keep the run's own branch AUCs;
+    # the stacker dropped that branch either way
+    metrics["branch_auc"] = recorded
     config["calibration"] = cal.to_dict()
     config["metrics"]["out_of_fold"] = metrics
     config["stacker"]["regions"] = "semantic" if weights[1] <= 0 else "lowlevel"

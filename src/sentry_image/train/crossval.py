@@ -13,6 +13,7 @@ Out-of-fold logits go to ``scores.npz``; :mod:`.crossval_report` turns them into
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import time
@@ -136,7 +137,9 @@ def run_crossval(cfg: CrossvalConfig, fusion: FusionConfig, command: str = "", *
     if reuse_scores and (out / "scores.npz").is_file():
         saved = dict(np.load(out / "scores.npz"))
         log.info("report from the scores in %s", out / "scores.npz")
-        return write_report(out, saved, rows, cfg, command=command, seconds=0.0, target=target)
+        previous = out / "report.json"  # the scoring run's time, not this rewrite's
+        seconds = float(json.loads(previous.read_text()).get("seconds", 0.0)) if previous.is_file() else 0.0
+        return write_report(out, saved, rows, cfg, command=command, seconds=seconds, target=target)
     y = np.array([int(r.label) for r in rows], dtype=np.int64)
     sem, (view_row, view_feats, _) = semantic_features(fusion, rows, lambda *a: None)
     view_y = torch.from_numpy(y[view_row]).float()
@@ -158,6 +161,7 @@ def run_crossval(cfg: CrossvalConfig, fusion: FusionConfig, command: str = "", *
                     scores.setdefault(f"{scheme}/semantic/{c}", np.zeros(len(rows)))[test] = \
                         sem.classify(feats[c][torch.from_numpy(test)]).numpy()
             for name, arch, args in nets:
+                torch.manual_seed(fusion.seed + int(f))  # initialised as the fusion trainer initialises its fold nets
                 net = train_lowlevel(pools[~test], y[~test], fusion.lowlevel, seed=fusion.seed + int(f),
                                      model=create_detector(arch, **args))
                 held = np.flatnonzero(test)
