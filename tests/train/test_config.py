@@ -11,9 +11,11 @@ from sentry_image.data.degrade import AugmentConfig
 from sentry_image.evaluate.calibrate import CalibrationConfig
 from sentry_image.train import config as train_config
 from sentry_image.train.config import ConfigError, TrainConfig, load_config, save_config
+from sentry_image.train.fusion_config import is_fusion
 from tests.helpers.paths import CONFIGS as CONFIG_ROOT
 
-CONFIGS = sorted(CONFIG_ROOT.rglob("train/*.yaml"))
+# single-network runs; fusion configs (kind: fusion) are checked by tests/train/test_fusion.py and tests/test_configs.py
+CONFIGS = sorted(p for p in CONFIG_ROOT.rglob("train/*.yaml") if not is_fusion(p))
 
 
 def test_precedence_defaults_yaml_then_overrides(tmp_path: Path) -> None:
