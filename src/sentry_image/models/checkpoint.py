@@ -210,8 +210,8 @@ def load_model(model: str | Path | None = None, backend: str = "auto", *, thread
         CheckpointError: a missing or malformed checkpoint, or a backend whose packages are not installed.
     """
     path = resolve_model(model)
-    if path.is_dir() and read_config(path).get("architecture") == FUSION:
-        config = read_config(path)
+    config = read_config(path) if path.is_dir() and not (path / GRAPH).is_file() else {}
+    if config.get("architecture") == FUSION:  # a fusion folder holds branch folders, never a graph of its own
         return load_fused(path, config, _calibration(config, str(path)),
                           lambda branch: load_model(branch, backend, threads=threads))
     chosen = choose_backend(path, backend)

@@ -45,8 +45,9 @@ def export_onnx(model: str | Path | None, out: str | Path, *, opset: int = DEFAU
     source = resolve_model(model)
     if source.is_file():
         raise ValueError(f"{source} is already an ONNX file")
-    if read_config(source).get("architecture") == FUSION:
-        branches = ", ".join(str(source / b["folder"] / GRAPH) for b in read_config(source)["branches"])
+    stored = read_config(source)
+    if stored.get("architecture") == FUSION:
+        branches = ", ".join(str(source / b["folder"] / GRAPH) for b in stored["branches"])
         raise ValueError(f"{source} is a fusion of branches that are ONNX graphs already ({branches}); the folder "
                          "itself is what onnxruntime loads (`detect --model` it, or export one branch folder)")
     diff: float | None = None
@@ -59,7 +60,7 @@ def export_onnx(model: str | Path | None, out: str | Path, *, opset: int = DEFAU
     else:
         import onnx
 
-        config = read_config(source)
+        config = stored
         proto = onnx.load(str(source / GRAPH))
         data = with_metadata(proto, {**config, "onnx": proto_config(proto).get("onnx", {})})
         if int8:
