@@ -177,6 +177,14 @@ def choose_threshold(y: NDArray[np.int64], p: NDArray[np.float64], rule: Thresho
     return float(mids[np.argmin(np.abs(mids - 0.5))])
 
 
+def decisions(y: NDArray[np.int64], p: NDArray[np.float64],
+              calibration: Calibration) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per image: whether the plain decision at the threshold is right, and whether the band decides it (``p`` at
+    or outside the band's edges; inside it the verdict is ``uncertain``)."""
+    low, high = calibration.uncertain_band
+    return (p >= calibration.threshold) == (y == 1), (p <= low) | (p >= high)
+
+
 def selective_band(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, target: float,
                    grid: int = 400) -> tuple[tuple[float, float], float, float]:
     """The uncertain band ``(low, high)`` around ``threshold`` that decides the most images while those it decides
@@ -276,5 +284,5 @@ def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "tempera
     return cal
 
 
-__all__ = ["CalibrationConfig", "CalibrationSplitError", "ScoredSplit", "choose_threshold", "fit_calibration",
-           "selective_band"]
+__all__ = ["CalibrationConfig", "CalibrationSplitError", "ScoredSplit", "choose_threshold", "decisions",
+           "fit_calibration", "selective_band"]

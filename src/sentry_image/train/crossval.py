@@ -28,12 +28,13 @@ from numpy.typing import NDArray
 from ..config import ConfigError, build_file, resolve_path
 from ..data.degrade import MATCHED_COPIES, matched_copy
 from ..data.manifest import ManifestRow
-from ..data.preprocess import preprocess
+from ..data.preprocess import PreprocessConfig, preprocess
 from ..data.splits import group_folds
 from ..imaging import load_image
+from ..models.base import DetectorModel
 from ..models.registry import create_detector
 from .crossval_report import write_report
-from .fusion import semantic_features, tile_logits, training_rows
+from .fusion import semantic_features, tile_grid, tile_logits, training_rows
 from .fusion_config import FusionConfig, load_fusion_config
 from .lowlevel import tile_pool, train_lowlevel
 from .probe import fit_head
@@ -102,8 +103,8 @@ def scheme_folds(rows: list[ManifestRow], scheme: str, k: int, seed: int) -> NDA
                      for r, f in zip(rows, real_folds, strict=True)])
 
 
-def _inputs(fusion: FusionConfig, rows: list[ManifestRow], copies: list[str], sem: Any,
-            tiles_cfg: Any) -> tuple[NDArray[np.uint8], dict[str, Any], dict[str, list[NDArray[np.uint8]]]]:
+def _inputs(fusion: FusionConfig, rows: list[ManifestRow], copies: list[str], sem: DetectorModel, tiles_cfg:
+            PreprocessConfig) -> tuple[NDArray[np.uint8], dict[str, Any], dict[str, list[NDArray[np.uint8]]]]:
     """Training tile pools, and per copy the semantic features and the low-level tile grids of every row."""
     pools: list[NDArray[np.uint8]] = []
     feats: dict[str, list[torch.Tensor]] = {c: [] for c in copies}
@@ -117,7 +118,7 @@ def _inputs(fusion: FusionConfig, rows: list[ManifestRow], copies: list[str], se
             view = matched_copy(image, c, i)
             with torch.no_grad():
                 feats[c].append(sem.features(torch.from_numpy(preprocess(view, sem.preprocess_cfg))).mean(0))
-            grids[c].append(np.round(preprocess(view, tiles_cfg) * 255.0).astype(np.uint8))
+            grids[c].append(tile_grid(view, tiles_cfg))
         if (i + 1) % 100 == 0:
             log.info("copies of %d/%d images scored in %.0f s", i + 1, len(rows), time.perf_counter() - t0)
     return np.stack(pools), {c: torch.stack(v) for c, v in feats.items()}, grids
@@ -145,6 +146,7 @@ def run_crossval(cfg: CrossvalConfig, fusion: FusionConfig, command: str = "", *
     view_y = torch.from_numpy(y[view_row]).float()
     tiles_cfg = create_detector(fusion.lowlevel.model, **fusion.lowlevel.args).preprocess_cfg
     pools, feats, grids = _inputs(fusion, rows, cfg.copies, sem, tiles_cfg)
+    most = {c: max(len(g) for g in grids[c]) for c in cfg.copies}  # tiles of the image with the most
     scores: dict[str, NDArray[np.float64]] = {"labels": y.astype(np.float64)}
     for scheme in cfg.schemes:
         fold = scheme_folds(rows, scheme, cfg.folds, fusion.seed)
@@ -160,15 +162,14 @@ def run_crossval(cfg: CrossvalConfig, fusion: FusionConfig, command: str = "", *
                 with torch.inference_mode():
                     scores.setdefault(f"{scheme}/semantic/{c}", np.zeros(len(rows)))[test] = \
                         sem.classify(feats[c][torch.from_numpy(test)]).numpy()
+            held = np.flatnonzero(test)
             for name, arch, args in nets:
                 torch.manual_seed(fusion.seed + int(f))  # initialised as the fusion trainer initialises its fold nets
                 net = train_lowlevel(pools[~test], y[~test], fusion.lowlevel, seed=fusion.seed + int(f),
                                      model=create_detector(arch, **args))
-                held = np.flatnonzero(test)
                 for c in cfg.copies:
                     tiles = tile_logits(net, [grids[c][i] for i in held])
-                    most = max(len(g) for g in grids[c])
-                    scores.setdefault(f"{scheme}/{name}/{c}", np.full((len(rows), most), np.nan))[
+                    scores.setdefault(f"{scheme}/{name}/{c}", np.full((len(rows), most[c]), np.nan))[
                         held, :tiles.shape[1]] = tiles
             log.info("%s fold %d: %d held-out images (%.0f s so far)", scheme, f, int(test.sum()),
                      time.perf_counter() - t0)

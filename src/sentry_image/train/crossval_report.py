@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ..data.manifest import ManifestRow
 from ..data.splits import Split, folder_key
-from ..evaluate.calibrate import ScoredSplit, fit_calibration
+from ..evaluate.calibrate import ScoredSplit, decisions, fit_calibration
 from ..evaluate.metrics import auc, bootstrap_auc
 from .fusion import stacker
 
@@ -60,10 +60,8 @@ def _decisions(z: dict[str, NDArray[np.float64]], rows: list[ManifestRow], fold:
         split = Split("calibration", tuple(train), tuple(sorted({folder_key(r) for r in train})), "other folds")
         logits = np.concatenate([z[c][fold != f] for c in fit_on])
         cal = fit_calibration(ScoredSplit(split, logits), selective_accuracy=target)
-        low, high = cal.uncertain_band
         for c in z:
-            p = cal.probability(z[c][fold == f])
-            right, decided = (p >= cal.threshold) == (y[fold == f] == 1), (p <= low) | (p >= high)
+            right, decided = decisions(y[fold == f], cal.probability(z[c][fold == f]), cal)
             got[c]["right"] += right.tolist()
             got[c]["decided"] += decided.tolist()
             got[c]["decided_right"] += right[decided].tolist()
