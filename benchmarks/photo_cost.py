@@ -83,7 +83,7 @@ def main() -> None:
             break
         detectors[f"fusion, {tiles} tiles"] = fused
     ms = interleaved_ms(detectors, photos, args.repeats)
-    print(f"model {load_detector(args.model).name}; {len(photos)} photos of >= {args.min_mp} MP; {os.cpu_count()} "
+    print(f"model {fused.name}; {len(photos)} photos of >= {args.min_mp} MP; {os.cpu_count()} "
           f"CPUs; load average {os.getloadavg()[0]:.2f}")
     print(f"{'photo':40s} {'MP':>5s} " + " ".join(f"{name:>20s}" for name in detectors))
     for i, path in enumerate(photos):
