@@ -207,8 +207,11 @@ def evaluate_checkpoint(model_ref: str | Path, data: str | Path | Sequence[Manif
         trained_on = set(recorded.get("train", {}).get("groups", []))
         overlap = trained_on & {r.folder for r in rows}
         if overlap:
+            held = {r.folder for r in rows} - trained_on
+            hint = ("use the seed it was trained with" if held else
+                    "it trained on every source of this split: evaluate it on other data, --split all")
             raise ValueError(f"the {split} split shares sources with the checkpoint's training split: "
-                             f"{sorted(overlap)[:5]} (use the seed it was trained with)")
+                             f"{sorted(overlap)[:5]} ({hint})")
     log.info("evaluating %s on %d images (%s suite, %s)", model_ref, len(rows), chosen.name, backend)
     out = evaluate(model, calibration, rows, suite=chosen, subset_key=subset_key, on_row=on_row)
     out["throughput"]["forward_images_per_s"] = measure_throughput(model)
