@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -48,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         migrate(engine)
         app.state.sessions = session_factory(engine)
+        # the health probe's own pool and threads: it answers even while every request thread waits on the database
+        app.state.health_engine = make_engine(settings.database_url, pool_size=1, max_overflow=0, pool_timeout=1.0)
+        app.state.health_limiter = anyio.CapacityLimiter(2)
         # explain: the demo page draws where the detector looked (the API's rows then carry the regions too)
         app.state.detector = load_detector(settings.model, max_bytes=settings.max_upload_bytes,
                                            max_pixels=settings.max_pixels, explain=True)
@@ -60,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             engine.dispose()
+            app.state.health_engine.dispose()
 
     # FastAPIOffline serves Swagger UI and ReDoc from its own package: FastAPI's /docs loads them from a CDN, and
     # this service must work offline.

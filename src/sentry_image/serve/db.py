@@ -15,13 +15,22 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str) -> Engine:
+# Routes run on the server's worker threads (40 by default): a pool as large lets every busy thread hold a
+# connection, so none waits out the pool timeout behind the others (that wait turned bursts into 500s).
+WORKER_THREADS = 40
+
+
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = WORKER_THREADS - 5,
+                pool_timeout: float = 30.0) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys on and may be used from the server's worker threads."""
     parsed = make_url(url)
+    pooling: dict[str, Any] = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        else:
+            pooling = {}  # an in-memory database lives in one connection (SQLAlchemy's SingletonThreadPool)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pooling)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:  # SQLite leaves foreign keys off per connection
@@ -30,7 +39,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pooling)
 
 
 def migrate(engine: Engine) -> None:

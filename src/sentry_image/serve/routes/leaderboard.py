@@ -18,6 +18,9 @@ from ..errors import ApiError
 from ..scoring import SubmissionError, import_report
 from ..tables import iso_utc
 
+# Every route here is a plain ``def``: FastAPI runs it on a worker thread, so its blocking database work (pool
+# checkout, row locks) can never stall the event loop and with it every other client. Uploads are read from their
+# spooled files (``upload.file``) for the same reason.
 router = APIRouter(prefix="/api/v1/leaderboard", tags=["leaderboard"])
 
 
@@ -84,7 +87,7 @@ def template(slug: str, session: SessionDep) -> PlainTextResponse:
 
 
 @router.post("/benchmarks/{slug}/submissions", status_code=201)
-async def submit(
+def submit(
     slug: str, session: SessionDep, settings: SettingsDep, team: TeamDep,
     file: Annotated[UploadFile, File(description="CSV with columns image_id,ai_probability; one row per image.")],
     threshold: Annotated[float, Form(ge=0.0, le=1.0, description="Your own operating threshold.")] = 0.5,
@@ -92,7 +95,7 @@ async def submit(
 ) -> dict[str, Any]:
     """Score your predictions on the hidden labels. Returns rounded aggregate metrics only."""
     bench = svc.get_benchmark(session, slug)
-    data = await file.read(settings.max_submission_bytes + 1)
+    data = file.file.read(settings.max_submission_bytes + 1)
     if len(data) > settings.max_submission_bytes:
         raise ApiError(413, "csv_too_large", f"the CSV is over {settings.max_submission_bytes:,} bytes")
     sub = svc.submit(session, settings, bench, team, data, threshold=threshold, method=method)
@@ -115,7 +118,7 @@ def create_team(body: TeamIn, session: SessionDep, _admin: AdminDep) -> dict[str
 
 
 @router.post("/benchmarks", status_code=201)
-async def register(
+def register(
     session: SessionDep, settings: SettingsDep, _admin: AdminDep,
     slug: Annotated[str, Form()], title: Annotated[str, Form()],
     labels: Annotated[UploadFile, File(description="CSV file,label,subset[,slice]; label real|ai. Kept hidden.")],
@@ -123,9 +126,9 @@ async def register(
     description: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
     """Register a benchmark: its images become downloadable by id; its labels and subsets stay hidden."""
-    files = [(svc.upload_name(u), await u.read()) for u in images]
+    files = [(svc.upload_name(u), u.file.read()) for u in images]
     bench = svc.register_benchmark(session, settings, slug=slug, title=title, description=description,
-                                   labels_csv=await labels.read(), images=files)
+                                   labels_csv=labels.file.read(), images=files)
     return _bench_info(bench)
 
 

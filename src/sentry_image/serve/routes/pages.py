@@ -56,15 +56,16 @@ def leaderboard(request: Request, session: SessionDep, benchmark: str | None = N
     return _leaderboard(request, session, benchmark)
 
 
+# A plain def (worker thread): the token lookup and the scoring are blocking database work.
 @router.post("/leaderboard/submit", response_class=HTMLResponse)
-async def leaderboard_submit(
+def leaderboard_submit(
     request: Request, session: SessionDep, settings: SettingsDep,
     benchmark: Annotated[str, Form()], team_token: Annotated[str, Form()], file: Annotated[UploadFile, File()],
     threshold: Annotated[float, Form(ge=0.0, le=1.0)] = 0.5, method: Annotated[str, Form(max_length=200)] = "",
 ) -> HTMLResponse:
     try:
         team = find_team(session, team_token.strip())
-        data = await file.read(settings.max_submission_bytes + 1)
+        data = file.file.read(settings.max_submission_bytes + 1)
         if len(data) > settings.max_submission_bytes:
             raise ApiError(413, "csv_too_large", f"the CSV is over {settings.max_submission_bytes:,} bytes")
         sub = lb.submit(session, settings, lb.get_benchmark(session, benchmark), team, data, threshold=threshold,
