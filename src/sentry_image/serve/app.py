@@ -23,7 +23,9 @@ from .db import make_engine, migrate, session_factory
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
 from .questionnaire import sync_pool
+from .ratelimit import Limits, SlidingWindow, ThrottleMiddleware
 from .routes import detect, health, leaderboard, pages, survey
+from .security import SecurityMiddleware
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _SMALL_BODY
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    # The last added runs first: security headers wrap everything (429s and 413s included), then the rate limits,
+    # which refuse a flood before its bodies are read.
+    app.add_middleware(ThrottleMiddleware, limits=Limits(
+        session_starts=SlidingWindow(settings.session_starts_per_hour, 3600.0),
+        failed_tokens=SlidingWindow(settings.failed_tokens_per_minute, 60.0)))
+    app.add_middleware(SecurityMiddleware)
     for router in (health.router, detect.router, leaderboard.router, survey.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     detect_concurrency: int = Field(default=2, gt=0,
                                     description="Requests scored at once; the others wait (bounds memory).")
 
+    # Abuse limits: per client address, for what needs no account (see ratelimit.py)
+    session_starts_per_hour: int = Field(default=30, gt=0,
+                                         description="Questionnaire sessions one address may start per hour.")
+    failed_tokens_per_minute: int = Field(default=10, gt=0,
+                                          description="Wrong team/admin tokens from one address per minute before "
+                                                      "its token checks get 429 for the rest of the minute.")
+
     # Leaderboard
     max_submission_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest predictions CSV.")
     max_benchmark_bytes: int = Field(default=2 * 1024**3, gt=0, description="Largest benchmark upload (admin).")
