@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ..types import ImageError, Verdict
 from ._common import EXIT_OK, EXIT_SOME_FAILED, Backend, err, fail, progress
+from .names import printable_row
 
 
 class OutputFormat(StrEnum):
@@ -206,7 +207,7 @@ def detect(
         task = bar.add_task("scoring", total=None, failed=0)
         for verdict in detector.detect_many(iter_inputs(paths, recursive=recursive), batch_size=batch_size,
                                             workers=workers):
-            row = verdict.to_dict()
+            row = printable_row(verdict.to_dict())
             if row["error"] is not None:
                 failed += 1
                 if fmt is not OutputFormat.table:
