@@ -106,6 +106,11 @@ class Detector:
         """``onnx`` or ``torch``: what runs the network."""
         return self.model.backend
 
+    @property
+    def trained_on(self) -> frozenset[str] | None:
+        """SHA-256 of every image the checkpoint was fitted on; ``None`` when the checkpoint does not say."""
+        return self.model.trained_on
+
     # -- public API ---------------------------------------------------------------------------------------------
     def detect(self, source: Source, *, name: str | None = None) -> Verdict:
         """Judge one image given as a path, its bytes or a PIL image. Never raises for bad input: see ``error``."""

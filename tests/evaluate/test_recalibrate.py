@@ -4,6 +4,7 @@ calibration, and write a recalibrated copy of a checkpoint without touching its 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,17 @@ def test_bad_input_is_a_recalibration_error_naming_the_option(case: str, ckpt: P
             "out not empty": "not an empty folder", "lone onnx": "lone .onnx file"}[case]
     assert want in str(info.value)
     assert not (out / "config.json").exists()
+
+
+def test_the_copy_keeps_the_training_record_and_adds_the_recalibration_images(ckpt: Path, tmp_path: Path) -> None:
+    from sentry_image.models.training_record import image_digests, read_training_record, write_training_record
+
+    source = tmp_path / "recorded"
+    shutil.copytree(ckpt, source)
+    write_training_record(source, {"0" * 64})
+    data = labelled_folder(tmp_path / "data", 3, 3)
+    recalibrate(source, data, tmp_path / "out")
+    recorded = read_training_record(tmp_path / "out")
+    assert recorded == {"0" * 64} | image_digests(r.path for r in read_source(data))
+    recalibrate(ckpt, data, tmp_path / "unrecorded")  # "not recorded" stays unknown rather than partial
+    assert read_training_record(ckpt) is None and read_training_record(tmp_path / "unrecorded") is None

@@ -24,6 +24,7 @@ from ..models.calibration import Calibration
 from ..models.checkpoint import GRAPH, WEIGHTS, CheckpointError, load_model, write_config
 from ..models.fusion import ARCHITECTURE as FUSION
 from ..models.runtime import Runner, Scorer, logits_for_images
+from ..models.training_record import image_digests, read_training_record, write_training_record
 from .calibrate import CalibrationConfig, ScoredSplit, fit_calibration
 from .metrics import summary
 
@@ -127,6 +128,9 @@ def recalibrate(model: str | Path, data: str | Path, out: str | Path, cfg: Calib
     for branch in config.get("branches", []) if config.get("architecture") == FUSION else []:
         shutil.copytree(source / branch["folder"], out / branch["folder"])  # a fusion's branches, unchanged
     write_config(out, config)
+    seen = read_training_record(source)
+    if seen is not None:  # the new calibration saw the recalibration images: they join what the weights saw
+        write_training_record(out, seen | image_digests(r.path for r in fitted.rows))
     return cal
 
 

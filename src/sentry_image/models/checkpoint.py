@@ -3,7 +3,8 @@
 A checkpoint is a self-describing folder: ``config.json`` (architecture and its arguments, preprocessing, label
 names, calibration and threshold, training data hash, metrics on its held-out splits) beside its weights, as an
 ONNX graph ``model.onnx`` (what the inference core runs), torch weights ``model.safetensors`` (what training and
-the torch backend read), or both. In a folder ``config.json`` is authoritative; a lone ``.onnx`` file written by
+the torch backend read), or both, and ``training_images.sha256`` (the images it was fitted on, see
+:mod:`.training_record`). In a folder ``config.json`` is authoritative; a lone ``.onnx`` file written by
 ``sentry-image export onnx`` carries the same config in its metadata. Nothing is parsed from file names.
 
 The torch side (building a network, reading safetensors) is imported only when a torch checkpoint is loaded or
@@ -25,6 +26,7 @@ from .fusion import ARCHITECTURE as FUSION
 from .fusion import load_fused
 from .onnx import OnnxRunner, export_bytes, make_session, stored_config
 from .runtime import BACKENDS, CheckpointError, LoadedModel, model_id
+from .training_record import read_training_record
 
 if TYPE_CHECKING:
     from .base import DetectorModel
@@ -210,6 +212,13 @@ def load_model(model: str | Path | None = None, backend: str = "auto", *, thread
         CheckpointError: a missing or malformed checkpoint, or a backend whose packages are not installed.
     """
     path = resolve_model(model)
+    loaded = _load(path, backend, threads)
+    # the record lies beside the top config: a fusion's, not its branches' (they were fitted on the same images)
+    loaded.trained_on = read_training_record(path) if path.is_dir() else None
+    return loaded
+
+
+def _load(path: Path, backend: str, threads: int | None) -> LoadedModel:
     config = read_config(path) if path.is_dir() and not (path / GRAPH).is_file() else {}
     if config.get("architecture") == FUSION:  # a fusion folder holds branch folders, never a graph of its own
         return load_fused(path, config, _calibration(config, str(path)),

@@ -137,6 +137,8 @@ class LoadedModel:
         backend: ``onnx`` or ``torch``: what runs it.
         source: where it was loaded from (a folder or file path), for messages and reports.
         scorer: images -> logits (default: a :class:`CropScorer` of ``runner``).
+        trained_on: SHA-256 of every image the checkpoint was fitted on (its ``training_images.sha256``), or
+            ``None`` when the checkpoint does not record them.
     """
 
     runner: Runner | None
@@ -145,6 +147,7 @@ class LoadedModel:
     backend: str
     source: str = ""
     scorer: Scorer = field(default=None)  # type: ignore[assignment]  # filled in from runner below
+    trained_on: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.scorer is None:

@@ -36,6 +36,7 @@ from ..models.calibration import Calibration
 from ..models.checkpoint import LABEL_NAMES, save_checkpoint, write_config
 from ..models.fusion import ARCHITECTURE
 from ..models.registry import create_detector
+from ..models.training_record import image_digests, write_training_record
 from .config import TrainConfig
 from .fusion_config import FusionConfig
 from .lowlevel import tile_pool, train_lowlevel
@@ -232,6 +233,7 @@ def _save(cfg: FusionConfig, sem: DetectorModel, low: DetectorModel | None, weig
         "training": {"config": cfg.to_dict()}, **pretrained,
     }
     write_config(out, config)
+    write_training_record(out, image_digests(r.path for r in rows))  # every row fitted the branches and stacker
     save_yaml(cfg.to_dict(), out / "train_config.yaml")
     return out
 

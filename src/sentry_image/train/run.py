@@ -4,11 +4,13 @@ Steps: validate the config and read the data (:func:`sentry_image.train.data.loa
 subsets and real rows split by source group, or a shard stream; any problem is a ConfigError before a model
 exists), build the registered detector (optionally from local or cached pretrained weights), run the loop, fit
 calibration on the calibration split only, and save a self-describing checkpoint with the resolved config, the
-training history, the split record and where the data came from. Under ``torchrun`` only rank 0 writes.
+training history, the split record, where the data came from and the digest of every image it fitted on
+(``training_images.sha256``). Under ``torchrun`` only rank 0 writes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,8 +33,9 @@ from ..models.base import DetectorModel
 from ..models.calibration import Calibration
 from ..models.checkpoint import GRAPH, read_config, save_checkpoint
 from ..models.families import create_detector
+from ..models.training_record import image_digests, write_training_record
 from .config import ConfigError, TrainConfig, save_config
-from .data import load_training_data
+from .data import TrainingData, load_training_data
 from .loop import fit, init_distributed
 from .probe import fit_probe
 
@@ -139,11 +142,25 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
                  **weights_record}
         save_checkpoint(model, out, calibration=calibration, name=cfg.checkpoint_name or cfg.model.name,
                         version=cfg.checkpoint_version, extra=extra)
+        write_training_record(out, fitted_digests(data, cfg.calibration.enabled))
         save_config(cfg, out / "train_config.yaml")
         write_graph(model, out)
     if info.world > 1:
         _leave_together()
     return out
+
+
+def fitted_digests(data: TrainingData, calibrated: bool) -> set[str]:
+    """SHA-256 of every image the run fitted on: the training rows (or every image of the shard stream) and, when a
+    calibration was fitted, its split. The test split is held out and stays out of the record."""
+    if data.shards:  # shards hold the original file bytes, so their digests match the files'
+        digests = {hashlib.sha256(image).hexdigest() for shard in data.shards
+                   for image, _ in read_shard(shard, strict=False) if image}
+    else:
+        digests = image_digests(r.path for r in data.rows)
+    if calibrated and data.calibration is not None:
+        digests |= image_digests(r.path for r in data.calibration.rows)
+    return digests
 
 
 def _test_metrics(model: DetectorModel, split: Split, calibration: Calibration) -> dict[str, Any]:
