@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ def page(browser: Any) -> Iterator[Any]:
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     tab.on("requestfailed", lambda req: errors.append(f"request failed: {req.url}"))
+    # the pages must live within their Content-Security-Policy: a blocked inline style or script is a broken page
+    tab.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield tab
     tab.close()
     assert errors == []  # no script error, no failed (e.g. external) request
@@ -91,10 +94,17 @@ def test_questionnaire_to_the_end(page: Any, server: str) -> None:
     page.get_by_role("button", name="Start").click()
     for pos in range(8):
         page.wait_for_selector(f"text=Image {pos + 1} of 8")
-        page.wait_for_function("document.querySelector('.survey-image img').naturalWidth > 0")  # it loaded
+        image = page.locator(".survey-image img")
+        image.wait_for()
+        deadline = time.monotonic() + 30
+        while not image.evaluate("img => img.complete && img.naturalWidth > 0"):  # it loaded
+            assert time.monotonic() < deadline, "the questionnaire image never loaded"
+            page.wait_for_timeout(50)
         if pos == 0:
             _shot(page, "survey-item")
             page.focus("input[value=ai]")  # keyboard only: select with Space, send with Enter
+            page.keyboard.press("Space")
+            page.keyboard.press("Tab")  # on to the confidence scale (nothing is pre-selected there either)
             page.keyboard.press("Space")
             page.keyboard.press("Enter")
         else:
@@ -143,3 +153,14 @@ def test_api_docs_render_offline(page: Any, server: str) -> None:
     paths = page.locator(".opblock-summary-path").all_text_contents()
     assert "/api/v1/detect" in [p.replace("\u200b", "") for p in paths]
     _shot(page, "api-docs")
+
+
+def test_the_admin_page_cannot_be_framed_by_another_page(browser: Any, server: str) -> None:
+    tab = browser.new_page()
+    try:
+        with tab.expect_console_message(lambda m: "frame-ancestors" in m.text, timeout=30_000):
+            tab.set_content(f'<iframe id="victim" src="{server}/admin"></iframe>')
+        frame = tab.frame_locator("#victim")
+        assert frame.locator("input[name=token]").count() == 0  # the admin form never rendered inside the frame
+    finally:
+        tab.close()

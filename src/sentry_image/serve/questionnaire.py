@@ -4,6 +4,11 @@ The pool comes from a manifest CSV with columns ``path,label,generator`` and opt
 relative to the manifest's folder; ``label`` is ``real``/``ai`` (``fake``, ``0``/``1`` also accepted). Rows
 without a category count as ``uncategorized``; real photos all count as the generator ``camera``.
 ``../shared/data/manifest.csv`` works as it is (it has no category column).
+
+Every image is shown as one square of the same side, re-encoded as PNG without metadata: neither its size, its
+aspect ratio, its file format nor a generator's text chunk may give the answer away. Each pool item keeps the
+SHA-256 of its file, so that the images the detector was fitted on (its checkpoint's training record) are marked
+and left out of the person-versus-detector comparison.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-from sqlalchemy import func, select, update
+from PIL import Image, ImageCms
+from sqlalchemy import Integer, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..data.parts import file_sha256
 from ..detect import Detector
 from ..imaging import load_image
 from .errors import ApiError
@@ -68,8 +74,9 @@ def read_pool(source: Path) -> list[PoolRow]:
 
 
 def sync_pool(session: Session, source: Path, detector: Detector) -> int:
-    """Make the pool table match the manifest (items keep their ids across restarts, so answers stay attached)
-    and score new or re-modelled items with ``detector`` once. Returns the number of active items."""
+    """Make the pool table match the manifest (items keep their ids across restarts, so answers stay attached),
+    score new, changed or re-modelled items with ``detector`` once, and mark the items it was fitted on. Returns
+    the number of active items."""
     rows = read_pool(source)
     odd = sorted({r.category for r in rows} - {*CATEGORIES, UNCATEGORIZED})
     if odd:
@@ -85,7 +92,16 @@ def sync_pool(session: Session, source: Path, detector: Detector) -> int:
         item.active = row.path.is_file()
         if not item.active:
             log.warning("pool image missing: %s", row.key)
+            continue
+        digest = file_sha256(row.path)
+        if digest != item.sha256:  # a replaced file: its old score belongs to other pixels
+            item.sha256, item.detector_probability = digest, None
     session.flush()
+    # Every item, inactive ones too (old sessions still show them), is marked for the detector loaded now. None:
+    # its checkpoint does not record its training images (or the file was never read), so nobody can tell.
+    trained_on = detector.trained_on
+    for item in session.scalars(select(SurveyItem)):
+        item.detector_trained = None if trained_on is None or item.sha256 is None else item.sha256 in trained_on
     todo = [i for i in session.scalars(select(SurveyItem).where(SurveyItem.active))
             if i.detector_model != detector.name or i.detector_probability is None]
     if todo:
@@ -95,7 +111,11 @@ def sync_pool(session: Session, source: Path, detector: Detector) -> int:
         item.detector_model, item.detector_probability = detector.name, verdict.ai_probability
     session.commit()
     active = session.scalar(select(func.count()).select_from(SurveyItem).where(SurveyItem.active)) or 0
-    log.info("questionnaire pool: %d active images (%d newly scored)", active, len(todo))
+    seen = session.scalar(select(func.count()).select_from(SurveyItem)
+                          .where(SurveyItem.active, SurveyItem.detector_trained.is_(True))) or 0
+    log.info("questionnaire pool: %d active images (%d newly scored; %s)", active, len(todo),
+             "the detector does not record its training images" if detector.trained_on is None
+             else f"{seen} of them in the detector's training data, left out of its comparison")
     return active
 
 
@@ -128,9 +148,34 @@ def answered_positions(session: Session, participant: SurveySession) -> set[int]
     return set(session.scalars(select(SurveyAnswer.position).where(SurveyAnswer.session_id == participant.id)))
 
 
+def _complete(session: Session, participant: SurveySession) -> bool:
+    """Mark the session finished with its score once every position has an answer, in the caller's transaction
+    (nothing is committed here). True if it did."""
+    if participant.finished_at is not None:
+        return False
+    answered, correct, last = session.execute(
+        select(func.count(), func.sum(cast(SurveyAnswer.correct, Integer)), func.max(SurveyAnswer.answered_at))
+        .where(SurveyAnswer.session_id == participant.id)).one()
+    if answered < participant.item_count:
+        return False
+    participant.finished_at, participant.correct = last or datetime.now(UTC), int(correct or 0)
+    return True
+
+
+def settle(session: Session, participant: SurveySession) -> None:
+    """Finish a session whose answers are all stored but that was never marked finished (a crash between the
+    answer and the completion when they were two commits): every read repairs it, so neither the results nor the
+    next step refuse it forever. Idempotent: two readers repairing at once write the same values."""
+    if _complete(session, participant):
+        session.commit()
+        log.warning("questionnaire session %d had every answer but was not finished: repaired", participant.id)
+
+
 def state(session: Session, participant: SurveySession) -> dict[str, Any]:
     """Progress only: how many answered and which position is next. No label, category or generator."""
     done = answered_positions(session, participant)
+    if participant.finished_at is None and len(done) >= participant.item_count:
+        settle(session, participant)
     following = next((p for p in range(participant.item_count) if p not in done), None)
     return {"session_id": participant.token, "item_count": participant.item_count, "answered": len(done),
             "next_position": following, "finished": participant.finished_at is not None}
@@ -146,32 +191,54 @@ def session_item(session: Session, participant: SurveySession, position: int) ->
 
 
 @lru_cache(maxsize=64)
-def display_png(path: str, max_side: int) -> bytes:
-    """The image as shown to people: decoded safely, downscaled, re-encoded as PNG without any metadata, so that
-    neither the file format nor a generator's text chunk gives the answer away."""
-    rgb = load_image(path).rgb
-    rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+def display_png(path: str, side: int) -> bytes:
+    """The image as shown to people: decoded safely, its largest centred square resized to ``side`` x ``side``,
+    re-encoded as PNG without any metadata. Photos and AI images come in different sizes, aspect ratios (AI images
+    are mostly square) and formats; one square size and one format for all leaves none of that to read."""
+    rgb = _as_srgb(load_image(path).rgb)
+    short = min(rgb.size)
+    left, top = (rgb.width - short) // 2, (rgb.height - short) // 2
+    # reducing_gap: a huge photo is first reduced by an integer factor (fast), then resampled with Lanczos
+    rgb = rgb.resize((side, side), Image.Resampling.LANCZOS, box=(left, top, left + short, top + short),
+                     reducing_gap=3.0)
+    rgb.info = {}  # PIL writes a colour profile it finds here as an iCCP chunk: cameras embed them, generators not
     buf = io.BytesIO()
     rgb.save(buf, format="PNG", optimize=False)
     return buf.getvalue()
 
 
+def _as_srgb(rgb: Image.Image) -> Image.Image:
+    """Pixels converted from the file's colour profile to sRGB (the shown PNG carries no profile, and browsers
+    read such a PNG as sRGB); the pixels as they are when there is no profile or it cannot be read."""
+    icc = rgb.info.get("icc_profile")
+    if not icc:
+        return rgb
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(rgb, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return rgb
+    return converted if converted is not None else rgb
+
+
 def record_answer(session: Session, participant: SurveySession, position: int, answer: int, confidence: int,
                   response_ms: int | None) -> dict[str, Any]:
-    """Store one answer (committed before anything is returned); a second answer to a position is refused."""
+    """Store one answer and, if it is the last one, the session's completion, in one transaction (committed before
+    anything is returned): a crash leaves either both or neither. A second answer to a position is refused."""
     item = session_item(session, participant, position)
-    row = SurveyAnswer(session_id=participant.id, position=position, item_id=item.id, answer=answer,
-                       confidence=confidence, correct=answer == item.label, response_ms=response_ms)
-    session.add(row)
+    # Answers to one session are stored one after the other (a row lock on PostgreSQL; SQLite has one writer at a
+    # time anyway), so the one that completes the session counts every other: two last answers racing each
+    # other would otherwise each miss the other's uncommitted row and neither would finish the session.
+    session.execute(select(SurveySession).where(SurveySession.id == participant.id)
+                    .with_for_update().execution_options(populate_existing=True))
+    session.add(SurveyAnswer(session_id=participant.id, position=position, item_id=item.id, answer=answer,
+                             confidence=confidence, correct=answer == item.label, response_ms=response_ms))
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:  # the unique (session, position) constraint: also catches two racing requests
         session.rollback()
+        settle(session, participant)
         raise ApiError(409, "already_answered", f"position {position} is already answered") from None
-    done = answered_positions(session, participant)
-    if len(done) == participant.item_count and participant.finished_at is None:
-        correct = session.scalar(select(func.count()).select_from(SurveyAnswer)
-                                 .where(SurveyAnswer.session_id == participant.id, SurveyAnswer.correct)) or 0
-        participant.finished_at, participant.correct = datetime.now(UTC), int(correct)
-        session.commit()
+    _complete(session, participant)
+    session.commit()
     return {"stored": True, **state(session, participant)}

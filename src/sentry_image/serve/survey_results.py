@@ -1,4 +1,9 @@
-"""What a participant sees at the end, the researchers' CSV export and the admin totals."""
+"""What a participant sees at the end, the researchers' CSV export and the admin totals.
+
+The detector is compared with the participant only on the images it was not fitted on (its checkpoint's training
+record, marked per pool item by the sync): on the others its score says how well it remembers them. Images whose
+status is unknown (a checkpoint without a record) are compared, and the result says the record is missing.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,13 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from .errors import ApiError
+from .questionnaire import settle
 from .tables import SurveyAnswer, SurveyItem, SurveySession, iso_utc
 
 BINS = 10
 EXPORT_COLUMNS = ("session", "position", "image", "label", "category", "generator", "answer", "confidence",
-                  "correct", "response_ms", "answered_at", "detector_model", "detector_probability")
+                  "correct", "response_ms", "answered_at", "detector_model", "detector_probability",
+                  "detector_trained")
 
 
 def _share(hits: int, total: int) -> float | None:
@@ -32,6 +39,7 @@ def _crowd_accuracy(session: Session, column: Any) -> dict[str, float | None]:
 
 def results(session: Session, participant: SurveySession, threshold: float) -> dict[str, Any]:
     """Score, per-item truth, comparison with the crowd and with the detector (only once every answer is in)."""
+    settle(session, participant)
     if participant.finished_at is None:
         raise ApiError(409, "not_finished", "answer every image first; results come at the end")
     answers = session.execute(select(SurveyAnswer, SurveyItem).join(SurveyItem, SurveyItem.id == SurveyAnswer.item_id)
@@ -41,11 +49,13 @@ def results(session: Session, participant: SurveySession, threshold: float) -> d
                                                                  "generator": defaultdict(list)}
     for ans, item in answers:
         det = item.detector_probability
-        det_correct = None if det is None else (det >= threshold) == (item.label == 1)
+        # None for an image the detector trained on: it counts in no detector figure
+        det_correct = None if det is None or item.detector_trained else (det >= threshold) == (item.label == 1)
         row = {"position": ans.position, "truth": "ai" if item.label else "real",
                "answer": "ai" if ans.answer else "real", "confidence": ans.confidence, "correct": ans.correct,
                "category": item.category, "generator": item.generator,
-               "detector_probability": None if det is None else round(det, 4), "detector_correct": det_correct}
+               "detector_probability": None if det is None else round(det, 4), "detector_correct": det_correct,
+               "detector_trained": item.detector_trained}
         items.append(row)
         groups["category"][item.category].append(row)
         groups["generator"][item.generator].append(row)
@@ -58,7 +68,8 @@ def results(session: Session, participant: SurveySession, threshold: float) -> d
             scored = [r for r in rows if r["detector_correct"] is not None]
             breakdown[key][name] = {"n": len(rows), "you": _share(sum(r["correct"] for r in rows), len(rows)),
                                     "crowd": crowd[key].get(name),
-                                    "detector": _share(sum(bool(r["detector_correct"]) for r in scored), len(scored))}
+                                    "detector": _share(sum(bool(r["detector_correct"]) for r in scored), len(scored)),
+                                    "detector_n": len(scored)}
     scores = [(c or 0) / n for c, n in session.execute(select(SurveySession.correct, SurveySession.item_count)
                                                  .where(SurveySession.finished_at.is_not(None)))]
     mine = (participant.correct or 0) / participant.item_count
@@ -72,10 +83,18 @@ def results(session: Session, participant: SurveySession, threshold: float) -> d
         "crowd": {"sessions": len(scores), "mean_accuracy": round(sum(scores) / len(scores), 4),
                   "histogram": hist, "bins": BINS,
                   "share_below_you": round(sum(s < mine for s in scores) / len(scores), 4)},
-        "detector": {"accuracy": _share(sum(bool(r["detector_correct"]) for r in scored), len(scored)),
-                     "threshold": threshold},
+        "detector": _detector_summary(items, threshold),
         "by_category": breakdown["category"], "by_generator": breakdown["generator"], "items": items,
     }
+
+
+def _detector_summary(items: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """The detector against the participant on the same images: those it did not train on and has a score for."""
+    scored = [r for r in items if r["detector_correct"] is not None]
+    return {"accuracy": _share(sum(bool(r["detector_correct"]) for r in scored), len(scored)),
+            "you": _share(sum(bool(r["correct"]) for r in scored), len(scored)),
+            "compared": len(scored), "trained_on": sum(r["detector_trained"] is True for r in items),
+            "record_missing": any(r["detector_trained"] is None for r in items), "threshold": threshold}
 
 
 def export_rows(session: Session) -> Iterator[str]:
@@ -89,7 +108,8 @@ def export_rows(session: Session) -> Iterator[str]:
         writer.writerow([ans.session_id, ans.position, item.key, "ai" if item.label else "real", item.category,
                          item.generator, "ai" if ans.answer else "real", ans.confidence, int(ans.correct),
                          ans.response_ms, iso_utc(ans.answered_at), item.detector_model,
-                         item.detector_probability])
+                         item.detector_probability,
+                         "" if item.detector_trained is None else int(item.detector_trained)])
         yield buf.getvalue()
         buf.seek(0)
         buf.truncate()

@@ -44,9 +44,10 @@ def progress(session_id: str, session: SessionDep) -> dict[str, Any]:
 @router.get("/sessions/{session_id}/items/{position}/image", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
 def item_image(session_id: str, position: Position, session: SessionDep, settings: SettingsDep) -> Response:
-    """The image at ``position`` as a metadata-free PNG (its name, format and metadata would give it away)."""
+    """The image at ``position`` as a metadata-free PNG square of one size for every image (its name, format,
+    size, aspect ratio and metadata would give it away)."""
     item = q.session_item(session, q.get_session(session, session_id), position)
-    png = q.display_png(item.path, settings.survey_max_side)
+    png = q.display_png(item.path, settings.survey_side)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -60,7 +61,8 @@ def answer(session_id: str, body: AnswerIn, session: SessionDep) -> dict[str, An
 
 @router.get("/sessions/{session_id}/results")
 def results(session_id: str, session: SessionDep, detector: DetectorDep) -> dict[str, Any]:
-    """Once every image is answered: your score, the truth per image, the crowd and the detector on them."""
+    """Once every image is answered: your score, the truth per image, the crowd, and the detector on those of them
+    it did not train on (``detector.compared`` says how many; ``detector.trained_on`` how many were left out)."""
     return survey_results.results(session, q.get_session(session, session_id), detector.threshold)
 
 
