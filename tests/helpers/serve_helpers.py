@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import io
 import os
 import pwd
@@ -38,22 +39,32 @@ def free_port() -> int:
 
 # -- data ---------------------------------------------------------------------------------------------------------
 def make_pool(folder: Path) -> Path:
-    """A questionnaire pool: per HPBench category 2 photos (JPEG) and 2 AI images (PNG with generator text)."""
+    """A questionnaire pool whose file properties give the label away, as real pools do: per HPBench category 2
+    photos (landscape JPEGs of varied sizes with camera EXIF and an ICC profile) and 2 AI images (squares, larger,
+    one PNG with generator text and one WebP)."""
+    from PIL import ImageCms
+
     folder.mkdir(parents=True, exist_ok=True)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     rows = []
     seed = 0
     for cat in CATEGORIES:
         for k in range(4):
             seed += 1
             label = "ai" if k >= 2 else "real"
-            name = f"{cat}-{k}.{'png' if label == 'ai' else 'jpg'}"
-            img = noise_image((48, 40), seed=seed)
-            if label == "ai":
+            if label == "real":
+                name, img = f"{cat}-{k}.jpg", noise_image((60 + 4 * seed, 40 + seed % 3), seed=seed)
+                exif = Image.Exif()
+                exif[0x010F], exif[0x0110] = "Canon", "Canon EOS 5D"  # Make, Model
+                img.save(folder / name, format="JPEG", quality=90, exif=exif, icc_profile=icc)
+            elif k == 2:
+                name, img = f"{cat}-{k}.png", noise_image((72, 72), seed=seed)
                 info = PngImagePlugin.PngInfo()
                 info.add_text("parameters", AI_TEXT)
                 img.save(folder / name, format="PNG", pnginfo=info)
             else:
-                img.save(folder / name, format="JPEG", quality=90)
+                name, img = f"{cat}-{k}.webp", noise_image((80, 80), seed=seed)
+                img.save(folder / name, format="WEBP", lossless=True)
             rows.append({"path": name, "label": label, "generator": AI_GENERATORS[k % 2] if label == "ai" else "camera",
                          "category": cat})
     with (folder / "manifest.csv").open("w", newline="") as fh:
@@ -61,6 +72,17 @@ def make_pool(folder: Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return folder / "manifest.csv"
+
+
+def png_chunks(data: bytes) -> list[str]:
+    """The chunk types of a PNG file, in order (metadata lives in tEXt, iTXt, zTXt, eXIf, iCCP, pHYs, tIME...)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    chunks, at = [], 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        chunks.append(data[at + 4:at + 8].decode("ascii"))
+        at += 12 + length
+    return chunks
 
 
 def benchmark_files(n: int = 24) -> tuple[list[tuple[str, bytes]], bytes, dict[str, tuple[int, str, str]]]:
@@ -77,22 +99,93 @@ def benchmark_files(n: int = 24) -> tuple[list[tuple[str, bytes]], bytes, dict[s
     return images, buf.getvalue().encode(), truth
 
 
+def post_benchmark(client: Any, images: list[tuple[str, bytes]], labels_csv: bytes, slug: str = "bench",
+                   **form: str) -> Any:
+    """POST a benchmark registration (admin) with extra form fields (``normalise``, ``force``); the response."""
+    files = [("labels", ("labels.csv", labels_csv, "text/csv"))]
+    files += [("images", (name, data, "application/octet-stream")) for name, data in images]
+    return client.post("/api/v1/leaderboard/benchmarks", headers={"X-Admin-Token": ADMIN}, files=files,
+                       data={"slug": slug, "title": "Test benchmark", "description": "generated noise", **form})
+
+
 def register_benchmark(client: Any, slug: str = "bench", n: int = 24) -> dict[str, tuple[int, str, str]]:
     """Register a benchmark through the API (admin) and return the hidden truth the test keeps for itself."""
     images, labels_csv, truth = benchmark_files(n)
-    files = [("labels", ("labels.csv", labels_csv, "text/csv"))]
-    files += [("images", (name, data, "image/png")) for name, data in images]
-    resp = client.post("/api/v1/leaderboard/benchmarks", headers={"X-Admin-Token": ADMIN}, files=files,
-                       data={"slug": slug, "title": "Test benchmark", "description": "generated noise"})
+    resp = post_benchmark(client, images, labels_csv, slug)
     assert resp.status_code == 201, resp.text
     return truth
 
 
-def id_truth(client: Any, slug: str, truth: dict[str, tuple[int, str, str]]) -> dict[str, tuple[int, str, str]]:
-    """Map public ids back to the truth by comparing downloaded bytes with the originals (test side only)."""
-    by_bytes = {data: truth[name] for name, data in benchmark_files(len(truth))[0]}
+def pixel_key(data: bytes) -> str:
+    """A digest of an image's decoded pixels (mode, size, samples): served files are the uploads rewritten without
+    metadata, so their bytes may differ while their pixels may not."""
+    with Image.open(io.BytesIO(data)) as image:
+        return hashlib.sha256(f"{image.mode}{image.size}".encode() + image.tobytes()).hexdigest()
+
+
+def id_truth(client: Any, slug: str, truth: dict[str, tuple[int, str, str]],
+             images: list[tuple[str, bytes]] | None = None) -> dict[str, tuple[int, str, str]]:
+    """Map public ids back to the truth by comparing downloaded pixels with the originals' (test side only)."""
+    originals = images if images is not None else benchmark_files(len(truth))[0]
+    by_pixels = {pixel_key(data): truth[name] for name, data in originals}
     ids = client.get(f"/api/v1/leaderboard/benchmarks/{slug}").json()["image_ids"]
-    return {i: by_bytes[client.get(f"/api/v1/leaderboard/benchmarks/{slug}/images/{i}").content] for i in ids}
+    return {i: by_pixels[pixel_key(client.get(f"/api/v1/leaderboard/benchmarks/{slug}/images/{i}").content)]
+            for i in ids}
+
+
+# Metadata of the kinds that gave benchmark labels away: camera EXIF on photos, generation records on AI images.
+A1111_PARAMETERS = "a lighthouse at dusk\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Model: sdxl"
+AI_XMP = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+          '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+          'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>'
+          '</rdf:RDF></x:xmpmeta>')
+JUMBF = b"JP\x00\x01\x00\x00\x00\x01\x00\x00\x00\x20jumb\x00\x00\x00\x18jumdc2pa\x00\x11\x00\x10c2pa"
+
+
+def camera_exif() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0131] = "Canon", "Canon EOS 40D", "GIMP 2.4.5"
+    exif[0x0112] = 6  # orientation: a tag only cameras write
+    return exif.tobytes()
+
+
+def camera_jpeg(seed: int, size: tuple[int, int] = (40, 40)) -> bytes:
+    """A JPEG as a camera and an editor leave it: EXIF, an ICC profile, a comment, bytes after the image."""
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return image_bytes(noise_image(size, seed=seed), "JPEG", quality=90, exif=camera_exif(), icc_profile=icc,
+                       comment=b"shot on a tripod") + b"MAKERTRAILER"
+
+
+def generator_png(seed: int, size: tuple[int, int] = (40, 40)) -> bytes:
+    """A PNG as a Stable Diffusion UI writes it, plus an AI XMP statement and a C2PA-looking ``caBX`` chunk."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", A1111_PARAMETERS)
+    info.add_itxt("XML:com.adobe.xmp", AI_XMP)
+    info.add_text("Software", "ComfyUI", zip=True)
+    data = image_bytes(noise_image(size, seed=seed), "PNG", pnginfo=info, dpi=(300, 300))
+    cabx = struct.pack(">I", len(JUMBF)) + b"caBX" + JUMBF + struct.pack(">I", zlib.crc32(b"caBX" + JUMBF))
+    return data[:33] + cabx + data[33:]  # right after IHDR, where C2PA writers put it
+
+
+def generator_jpeg(seed: int, size: tuple[int, int] = (40, 40)) -> bytes:
+    """A JPEG with the generation record in EXIF UserComment-like Software text, XMP and a C2PA APP11 store."""
+    exif = Image.Exif()
+    exif[0x0131] = "Stable Diffusion"
+    exif[0x010E] = A1111_PARAMETERS
+    data = image_bytes(noise_image(size, seed=seed), "JPEG", quality=90, exif=exif.tobytes(), xmp=AI_XMP.encode())
+    app11 = b"\xff\xeb" + struct.pack(">H", len(JUMBF) + 2) + JUMBF
+    return data[:2] + app11 + data[2:]
+
+
+def labelled(files: list[tuple[str, int, bytes]], subset: str = "all") -> tuple[list[tuple[str, bytes]], bytes,
+                                                                                 dict[str, tuple[int, str, str]]]:
+    """``(name, label, bytes)`` rows -> images, labels CSV and truth, like :func:`benchmark_files`."""
+    truth = {name: (label, subset, "clean") for name, label, _ in files}
+    csv_text = "file,label,subset,slice\n" + "".join(
+        f"{name},{'ai' if label else 'real'},{subset},clean\n" for name, label, _ in files)
+    return [(name, data) for name, _, data in files], csv_text.encode(), truth
 
 
 def create_team(client: Any, name: str) -> str:

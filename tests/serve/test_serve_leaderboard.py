@@ -15,13 +15,22 @@ import pytest
 from fastapi.testclient import TestClient
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from sentry_image.imaging import decode_image
+from sentry_image.provenance import read_provenance
 from sentry_image.serve.app import create_app
 from sentry_image.serve.settings import Settings
+from tests.helpers.builders import image_bytes, noise_image
 from tests.helpers.serve_helpers import (
     ADMIN,
     benchmark_files,
+    camera_exif,
+    camera_jpeg,
     create_team,
+    generator_jpeg,
+    generator_png,
     id_truth,
+    labelled,
+    post_benchmark,
     predictions_csv,
     register_benchmark,
 )
@@ -242,3 +251,47 @@ def test_a_100_mb_predictions_file_is_refused_and_changes_nothing(sqlite_client:
                               files={"file": ("p.csv", huge)})
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "too_large"
     assert _rows(sqlite_client) == []
+
+
+def test_served_images_keep_their_pixels_but_no_metadata_and_the_zip_is_written_once(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both classes in both formats, every file with metadata (camera EXIF or a generation record): the audit passes,
+    # and before stripping the downloads gave every AI image away by its metadata.
+    images, labels_csv, truth = labelled(
+        [(f"real-{i}.jpg", 0, camera_jpeg(i)) for i in range(6)] + [(f"ai-{i}.jpg", 1, generator_jpeg(20 + i))
+                                                                    for i in range(6)]
+        + [(f"real-{i}.png", 0, image_bytes(noise_image((40, 40), seed=40 + i), "PNG", exif=camera_exif()))
+           for i in range(6)] + [(f"ai-{i}.png", 1, generator_png(60 + i)) for i in range(6)])
+    resp = post_benchmark(client, images, labels_csv)
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["audit"]["uploaded"]["generator_metadata_files"] == 12
+    mapping = id_truth(client, "bench", truth, images)  # every download decodes to one upload's exact pixels
+    assert sorted(t[0] for t in mapping.values()) == [0] * 12 + [1] * 12
+    downloads = {i: client.get(f"/api/v1/leaderboard/benchmarks/bench/images/{i}").content for i in mapping}
+    for data in downloads.values():
+        decoded = decode_image(data)
+        assert read_provenance(decoded, ("c2pa", "metadata")) == [] and not decoded.original.getexif()
+    zip_file = client.app.state.settings.data_dir / "benchmarks" / "bench" / "images.zip"  # type: ignore[attr-defined]
+    assert zip_file.is_file()  # written at registration, before any download
+    monkeypatch.setattr(zipfile, "ZipFile", None)  # a download that tried to build the archive would fail
+    archive = client.get("/api/v1/leaderboard/benchmarks/bench/images.zip")
+    assert archive.status_code == 200 and archive.content == zip_file.read_bytes()
+    assert 'filename="bench-images.zip"' in archive.headers["content-disposition"]
+    monkeypatch.undo()
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zf:
+        assert {n.split(".")[0]: zf.read(n) for n in zf.namelist()} == downloads
+    zip_file.unlink()  # as for a benchmark registered before archives were kept: built on first download, once
+    assert client.get("/api/v1/leaderboard/benchmarks/bench/images.zip").content == archive.content
+
+
+def test_an_image_that_cannot_be_served_is_refused_by_name(client: TestClient) -> None:
+    images, labels_csv, _ = benchmark_files(12)
+    cmyk_tiff = image_bytes(noise_image((40, 40), seed=3, mode="CMYK"), "TIFF")  # decodes, but has no PNG form
+    for bad, code, problem in ((cmyk_tiff, "image_not_servable", "TIFF in mode CMYK"),
+                               (images[3][1][:60], "not_an_image", "")):
+        sent = [*images[:3], (images[3][0], bad), *images[4:]]
+        resp = post_benchmark(client, sent, labels_csv, "broken")
+        assert resp.status_code == 422 and resp.json()["error"]["code"] == code
+        assert resp.json()["error"]["message"].startswith(f"{images[3][0]}: ") and problem in resp.text
+    assert client.get("/api/v1/leaderboard/benchmarks").json() == []
+    assert not (client.app.state.settings.data_dir / "benchmarks" / "broken").exists()  # type: ignore[attr-defined]

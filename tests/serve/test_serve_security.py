@@ -95,8 +95,11 @@ def test_sliding_window_forgets_events_older_than_its_window() -> None:
     assert window.retry_after("a") == 30
     now[0] += 30.5
     assert window.take("a") is None  # the first two fell out of the window
-    window.add("b")
-    window.add("c")  # over max_keys: the least recently seen address ("a") is forgotten
+    assert window.take("a") is None and window.take("a") == 60
+    window.refund("a")  # a reserved attempt given back frees its place at once
+    assert window.take("a") is None
+    window.take("b")
+    window.take("c")  # over max_keys: the least recently seen address ("a") is forgotten
     assert window.retry_after("a") is None and window.take("a") is None
 
 

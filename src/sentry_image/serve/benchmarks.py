@@ -1,7 +1,9 @@
 """Leaderboard services: register a benchmark (admin), score a team's submission, import a report, rank rows.
 
 Hidden labels stay in ``benchmark_images`` and in this module's scoring call; what leaves is ``scoring.score``'s
-rounded aggregates. Image ids are handed out in a random order, so an id says nothing about the label either.
+rounded aggregates. Image ids are handed out in a random order, so an id says nothing about the label either, and
+the files themselves are served without their metadata (``served_images``), after a shortcut audit
+(``shortcut_audit``) has measured what the remaining file facts give away.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .errors import ApiError
 from .scoring import SubmissionError, parse_predictions, score
+from .served_images import MEDIA, NORMALISE, ensure_zip, prepare
 from .settings import Settings
+from .shortcut_audit import FileFacts, refusal_message, registration_audit
 from .tables import Benchmark, BenchmarkImage, Submission, Team, iso_utc
 
 log = logging.getLogger(__name__)
@@ -32,8 +35,6 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 LABEL_COLUMNS = ("file", "label", "subset")
 _LABELS = {"real": 0, "0": 0, "ai": 1, "fake": 1, "1": 1}
 _QUOTA_LOCK = threading.Lock()
-_MEDIA = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"), "WEBP": ("image/webp", ".webp"),
-          "GIF": ("image/gif", ".gif"), "TIFF": ("image/tiff", ".tif"), "BMP": ("image/bmp", ".bmp")}
 
 
 def upload_name(upload: Any) -> str:
@@ -60,10 +61,15 @@ def _read_labels(data: bytes) -> dict[str, tuple[int, str, str | None]]:
 
 
 def register_benchmark(session: Session, settings: Settings, *, slug: str, title: str, description: str,
-                       labels_csv: bytes, images: list[tuple[str, bytes]]) -> Benchmark:
-    """Store the images under opaque ids and their labels; every image must have exactly one label row."""
+                       labels_csv: bytes, images: list[tuple[str, bytes]], normalise: str = "none",
+                       force: bool = False) -> Benchmark:
+    """Store the images, stripped of metadata (or re-encoded: ``normalise="jpeg"``), under opaque ids, with their
+    labels; every image must have exactly one label row. Refused with ``audit_failed`` when file facts alone
+    predict the labels above ``settings.audit_max_auc``, unless ``force``."""
     if not SLUG.match(slug):
         raise ApiError(422, "invalid_slug", "slug: 2-63 characters of a-z, 0-9 and '-'")
+    if normalise not in NORMALISE:
+        raise ApiError(422, "invalid_normalise", f"normalise: one of {', '.join(NORMALISE)}")
     if session.scalar(select(Benchmark).where(Benchmark.slug == slug)) is not None:
         raise ApiError(409, "benchmark_exists", f"a benchmark named {slug} exists")
     if len(images) < settings.min_slice_size:  # the overall score of a tiny set would give its labels away
@@ -83,27 +89,42 @@ def register_benchmark(session: Session, settings: Settings, *, slug: str, title
     folder.mkdir(parents=True)
     bench = Benchmark(slug=slug, title=title[:200], description=description[:5000], image_count=len(images))
     session.add(bench)
+    facts: dict[int, tuple[FileFacts, FileFacts, int]] = {}  # by upload position: the audit must not be random
+    file_names: list[str] = []
     try:
         session.flush()
         for number, index in enumerate(order, start=1):
             name, data = images[index]
-            try:
-                fmt = Image.open(io.BytesIO(data)).format or ""
-            except (UnidentifiedImageError, OSError):
-                raise ApiError(422, "not_an_image", f"{name[:100]} is not an image") from None
-            media, ext = _MEDIA.get(fmt, ("application/octet-stream", ".bin"))
+            # Written one by one, so only one served copy is in memory beside the uploads.
+            served = prepare(name, data, normalise=normalise, side=settings.normalise_side,
+                             quality=settings.normalise_quality, max_pixels=settings.max_pixels)
+            media, ext = MEDIA[served.format]
             public_id = f"img-{number:05d}"
-            (folder / f"{public_id}{ext}").write_bytes(data)
+            (folder / f"{public_id}{ext}").write_bytes(served.data)
             label, subset, slice_ = labels[name]
+            facts[index] = (served.uploaded, served.served, label)
+            file_names.append(f"{public_id}{ext}")
             session.add(BenchmarkImage(benchmark_id=bench.id, public_id=public_id, file_name=f"{public_id}{ext}",
                                        media_type=media, label=label, subset=subset, slice=slice_))
+        uploaded, served_facts, truth = zip(*(facts[i] for i in sorted(facts)), strict=True)
+        bench.audit = registration_audit(list(uploaded), list(served_facts), list(truth),
+                                         limit=settings.audit_max_auc, normalise=normalise, force=force)
+        if not bench.audit["passed"] and not force:
+            raise ApiError(422, "audit_failed", refusal_message(bench.audit))
+        ensure_zip(folder, file_names)  # once, now: a download only streams the file
         session.commit()
     except BaseException:
         session.rollback()
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    log.info("benchmark %s registered with %d images", slug, len(images))
+    log.info("benchmark %s registered with %d images (audit AUC %s)", slug, len(images), bench.audit["served"]["auc"])
     return bench
+
+
+def images_zip(session: Session, settings: Settings, bench: Benchmark) -> Path:
+    """The benchmark's ZIP of every image (built on first use for benchmarks registered before it was kept)."""
+    names = session.scalars(select(BenchmarkImage.file_name).where(BenchmarkImage.benchmark_id == bench.id)).all()
+    return ensure_zip(settings.data_dir / "benchmarks" / bench.slug, list(names))
 
 
 def get_benchmark(session: Session, slug: str) -> Benchmark:

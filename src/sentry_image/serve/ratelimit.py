@@ -7,8 +7,8 @@ lookup per request.
 
 * Session starts (``POST /api/v1/survey/sessions``, ``POST /survey/start``): each one counts.
 * Token checks (any request carrying ``X-Team-Token``/``X-Admin-Token``, and the leaderboard and admin forms):
-  only refusals (401) count, so a team that knows its token is never slowed; an address that keeps guessing is
-  turned away before its guesses reach the database.
+  only refusals (401) count, so a team that knows its token is not slowed (beyond ``limit`` checks in flight at
+  once from one address); an address that keeps guessing is turned away before its guesses reach the database.
 """
 
 from __future__ import annotations
@@ -59,10 +59,12 @@ class SlidingWindow:
                 return None
             return max(1, math.ceil(events[0] + self.window - now))
 
-    def add(self, key: str) -> None:
+    def refund(self, key: str) -> None:
+        """Take back the latest event of ``key`` (a reserved attempt that turned out not to count)."""
         with self._lock:
-            now = self.clock()
-            self._recent(key, now).append(now)
+            events = self._events.get(key)
+            if events:
+                events.pop()
 
     def take(self, key: str) -> int | None:
         """Count one event if allowed (None); otherwise the wait in seconds, counting nothing."""
@@ -112,17 +114,25 @@ class ThrottleMiddleware:
         if not _carries_token(scope):
             await self.app(scope, receive, send)
             return
-        wait = self.limits.failed_tokens.retry_after(client)
+        # Every token check reserves a failure up front and gets it back unless the answer is 401: concurrent
+        # guesses cannot all slip through before the first refusals are counted.
+        wait = self.limits.failed_tokens.take(client)
         if wait is not None:
             await _too_many(scope, send, wait, "too many wrong tokens from this address")
             return
+        refused = False
 
         async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 401:
-                self.limits.failed_tokens.add(client)
+            nonlocal refused
+            if message["type"] == "http.response.start":
+                refused = message["status"] == 401
             await send(message)
 
-        await self.app(scope, receive, watch)
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if not refused:
+                self.limits.failed_tokens.refund(client)
 
 
 async def _too_many(scope: Scope, send: Send, wait: int, why: str) -> None:

@@ -47,13 +47,27 @@ class Settings(BaseSettings):
     min_slice_size: int = Field(default=10, gt=0,
                                 description="Subsets with fewer images are not reported (they would leak labels).")
     metric_digits: int = Field(default=3, ge=1, le=6, description="Decimals of every metric sent back.")
+    # 0.75: file facts then order a random real/AI pair right 3 times in 4: above what chance gives from about 40
+    # images on (under 0.7), far below a leak like the shared data's (0.97 stripped, 0.5 re-encoded). A lower
+    # limit starts to judge file sizes even after normalise=jpeg, and those follow the pictures' content and
+    # history (a photo once JPEG-compressed re-encodes smaller), which no change of container can remove.
+    audit_max_auc: float = Field(
+        default=0.75, ge=0.5, le=1.0,
+        description="Registration is refused (unless force=true) when format, size, dimensions and metadata alone "
+                    "predict a benchmark's labels above this cross-validated AUC (serve/shortcut_audit.py).")
+    normalise_side: int = Field(default=256, ge=32, le=4096,
+                                description="normalise=jpeg: side of the square every benchmark image becomes.")
+    normalise_quality: int = Field(default=90, ge=50, le=100, description="normalise=jpeg: JPEG quality.")
 
     # Questionnaire (HPBench)
     survey_pool: Path | None = Field(
         default=None, description="Manifest CSV (path,label,generator[,category]) or a folder with manifest.csv.")
     survey_length: int = Field(default=20, gt=1, description="Images per participant, half real and half AI.")
-    survey_max_side: int = Field(default=1024, ge=64,
-                                 description="Longest side of the images shown (re-encoded as PNG).")
+    # One square size for every image, whatever its label: a size or an aspect ratio must say nothing. 256 px is
+    # the short side of most photos in the development pool, so almost none is upscaled (soft) while AI images
+    # are downscaled (sharp); benchmarks/survey_cues.py measures what a larger side gives away.
+    survey_side: int = Field(default=256, ge=64, le=2048,
+                             description="Side of the square every questionnaire image is shown at (PNG, no metadata).")
 
     def admin_secret(self) -> str | None:
         """The admin token in clear, or ``None`` when admin actions are disabled."""

@@ -35,6 +35,9 @@ class Benchmark(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     image_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Shortcut audit at registration (shortcut_audit.registration_audit): aggregate AUCs and per-class counts for
+    # the admin, never served publicly. None for benchmarks registered before audits existed.
+    audit: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class BenchmarkImage(Base):
@@ -88,6 +91,9 @@ class SurveyItem(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     detector_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     detector_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # of the file; set by the pool sync
+    # In the detector's training record: kept out of its comparison with people. NULL: the checkpoint has no record.
+    detector_trained: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class SurveySession(Base):

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import tempfile
-import zipfile
-from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, File, Form, UploadFile
-from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from .. import benchmarks as svc
@@ -54,29 +51,17 @@ def rows(slug: str, session: SessionDep) -> list[dict[str, Any]]:
 
 @router.get("/benchmarks/{slug}/images/{image_id}")
 def image(slug: str, image_id: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
-    """One benchmark image, byte for byte as registered, under its opaque id."""
+    """One benchmark image under its opaque id, as served since registration: metadata stripped, pixels unchanged."""
     path, media = svc.image_file(session, settings, svc.get_benchmark(session, slug), image_id)
     return FileResponse(path, media_type=media, filename=path.name)
 
 
 @router.get("/benchmarks/{slug}/images.zip")
-def images_zip(slug: str, session: SessionDep, settings: SettingsDep) -> StreamingResponse:
-    """All images of a benchmark in one ZIP (stored, not recompressed)."""
+def images_zip(slug: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """All images of a benchmark in one ZIP (stored, not recompressed), written once at registration."""
     bench = svc.get_benchmark(session, slug)
-    folder = settings.data_dir / "benchmarks" / bench.slug
-    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - closed by the generator
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as zf:
-        for path in sorted(folder.iterdir()):
-            zf.write(path, arcname=path.name)
-    spool.seek(0)
-
-    def chunks() -> Iterator[bytes]:
-        with spool:
-            while block := spool.read(1024 * 1024):
-                yield block
-
-    return StreamingResponse(chunks(), media_type="application/zip",
-                             headers={"Content-Disposition": f'attachment; filename="{bench.slug}-images.zip"'})
+    return FileResponse(svc.images_zip(session, settings, bench), media_type="application/zip",
+                        filename=f"{bench.slug}-images.zip")
 
 
 @router.get("/benchmarks/{slug}/template.csv", response_class=PlainTextResponse)
@@ -124,12 +109,17 @@ def register(
     labels: Annotated[UploadFile, File(description="CSV file,label,subset[,slice]; label real|ai. Kept hidden.")],
     images: Annotated[list[UploadFile], File(description="The images; file names as in the labels CSV.")],
     description: Annotated[str, Form()] = "",
+    normalise: Annotated[Literal["none", "jpeg"], Form(
+        description="none: serve each image as uploaded minus its metadata (pixels unchanged); jpeg: re-encode "
+                    "every image to one square size and JPEG quality (SENTRY_NORMALISE_SIDE/_QUALITY).")] = "none",
+    force: Annotated[bool, Form(description="Register even when the shortcut audit is over its limit.")] = False,
 ) -> dict[str, Any]:
-    """Register a benchmark: its images become downloadable by id; its labels and subsets stay hidden."""
+    """Register a benchmark: its images, stripped of metadata, become downloadable by id; its labels and subsets
+    stay hidden. The response carries the shortcut audit (how well file facts alone predict the labels)."""
     files = [(svc.upload_name(u), u.file.read()) for u in images]
     bench = svc.register_benchmark(session, settings, slug=slug, title=title, description=description,
-                                   labels_csv=labels.file.read(), images=files)
-    return _bench_info(bench)
+                                   labels_csv=labels.file.read(), images=files, normalise=normalise, force=force)
+    return {**_bench_info(bench), "audit": bench.audit}
 
 
 @router.post("/benchmarks/{slug}/reports", status_code=201)

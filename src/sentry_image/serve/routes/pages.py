@@ -87,22 +87,40 @@ def survey_start(session: SessionDep, settings: SettingsDep) -> RedirectResponse
 
 
 @router.get("/survey/s/{token}", response_class=HTMLResponse)
-def survey_step(request: Request, token: str, session: SessionDep, detector: DetectorDep) -> HTMLResponse:
+def survey_step(request: Request, token: str, session: SessionDep, detector: DetectorDep,
+                settings: SettingsDep) -> HTMLResponse:
     participant = q.get_session(session, token)
-    state = q.state(session, participant)
+    state = q.state(session, participant)  # also finishes a session left with every answer but no completion
     if state["finished"]:
         res = survey_results.results(session, participant, detector.threshold)
         return _page(request, "survey_results.html", res=res, model=detector.name)
-    return _page(request, "survey_item.html", state=state, sid=token)
+    return _page(request, "survey_item.html", state=state, sid=token, side=settings.survey_side)
 
 
-@router.post("/survey/s/{token}")
-def survey_answer(token: str, session: SessionDep, position: Annotated[int, Form(ge=0)],
-                  answer: Annotated[str, Form(pattern="^(real|ai)$")], confidence: Annotated[int, Form(ge=1, le=5)],
+_CHOICES = {"real": 0, "ai": 1}
+_CONFIDENCES = {str(c): c for c in range(1, 6)}
+
+
+# Both choices arrive as plain strings: nothing is pre-selected, so a missing one is an ordinary mistake that gets
+# the same page back with a message (and what was chosen kept), not a 422 JSON error.
+@router.post("/survey/s/{token}", response_class=HTMLResponse)
+def survey_answer(request: Request, token: str, session: SessionDep, settings: SettingsDep,
+                  position: Annotated[int, Form(ge=0)], answer: Annotated[str, Form(max_length=10)] = "",
+                  confidence: Annotated[str, Form(max_length=10)] = "",
                   response_ms: Annotated[int | None, Form(ge=0)] = None) -> Response:
     participant = q.get_session(session, token)
+    choice, sure = _CHOICES.get(answer), _CONFIDENCES.get(confidence)
+    if choice is None or sure is None:
+        state = q.state(session, participant)
+        if state["finished"]:
+            return RedirectResponse(f"/survey/s/{token}", status_code=303)
+        missing = [text for text, absent in (("whether the image is a real photo or AI-generated", choice is None),
+                                             ("how sure you are", sure is None)) if absent]
+        return _page(request, "survey_item.html", 422, state=state, sid=token, side=settings.survey_side,
+                     error=f"Please choose {' and '.join(missing)}, then press Next.",
+                     picked={"answer": answer, "confidence": confidence})
     try:
-        q.record_answer(session, participant, position, 1 if answer == "ai" else 0, confidence, response_ms)
+        q.record_answer(session, participant, position, choice, sure, response_ms)
     except ApiError as exc:
         if exc.code != "already_answered":  # a double click or a resent form: simply move on
             raise
@@ -128,9 +146,10 @@ def admin_totals(request: Request, session: SessionDep, settings: SettingsDep, t
             created = {"name": team.name, "token": team_token}
         except ApiError as exc:
             return _page(request, "admin.html", exc.status, error=exc)
-    board = {"benchmarks": len(lb.list_benchmarks(session)), "teams": lb.team_count(session),
-             "submissions": lb.submission_count(session)}
-    return _page(request, "admin.html", totals=survey_results.totals(session), board=board, created=created)
+    benches = lb.list_benchmarks(session)  # with each one's shortcut audit: admin eyes only
+    board = {"benchmarks": len(benches), "teams": lb.team_count(session), "submissions": lb.submission_count(session)}
+    return _page(request, "admin.html", totals=survey_results.totals(session), board=board, created=created,
+                 benches=benches)
 
 
 @router.post("/admin/export.csv")
