@@ -69,6 +69,8 @@ def make_settings(tiny_model: Path, pool_manifest: Path, tmp_path: Path) -> Call
         values: dict[str, Any] = {
             "model": str(tiny_model), "database_url": database_url or f"sqlite:///{tmp_path / 'service.db'}",
             "admin_token": ADMIN, "data_dir": tmp_path / "data", "survey_pool": pool_manifest, "survey_length": 8,
+            # scored before the app answers, so that a test sees every score; the background mode has its own test
+            "survey_scoring": "startup",
         }
         values.update(overrides)
         return Settings(**values)

@@ -1,14 +1,17 @@
 """The FastAPI application: ``create_app(settings)`` builds it; the lifespan loads the detector once.
 
-Startup order: database schema (Alembic) -> detector -> questionnaire pool (scored by the detector once per model).
+Startup order: database schema (Alembic) -> detector -> questionnaire pool table; the pool's images are scored by
+the detector (once per model) on a background thread, so the service answers at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -22,7 +25,7 @@ from ..models.checkpoint import resolve_model
 from .db import make_engine, migrate, session_factory
 from .errors import install_error_handlers
 from .limits import BodyLimitMiddleware
-from .questionnaire import sync_pool
+from .questionnaire import score_items, sync_pool
 from .ratelimit import Limits, SlidingWindow, ThrottleMiddleware
 from .routes import detect, health, leaderboard, pages, survey
 from .security import SecurityMiddleware
@@ -59,12 +62,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                            max_pixels=settings.max_pixels, explain=True)
         app.state.detect_slots = asyncio.Semaphore(settings.detect_concurrency)
         log.info("detector %s loaded", app.state.detector.name)
+        app.state.pool_scoring = None
+        stop = threading.Event()
         if settings.survey_pool is not None:
             with app.state.sessions() as session:
-                sync_pool(session, settings.survey_pool, app.state.detector)
+                todo = sync_pool(session, settings.survey_pool, app.state.detector)
+            score = partial(score_items, app.state.sessions, app.state.detector, todo, stop=stop)
+            if settings.survey_scoring == "startup":
+                score()
+            elif todo:
+                # Behind the start-up: people can take the questionnaire at once; an image without a score yet
+                # simply counts in no detector figure until it has one.
+                app.state.pool_scoring = threading.Thread(target=score, name="pool-scoring", daemon=True)
+                app.state.pool_scoring.start()
         try:
             yield
         finally:
+            stop.set()
+            if app.state.pool_scoring is not None:
+                app.state.pool_scoring.join(timeout=60)
             engine.dispose()
             app.state.health_engine.dispose()
 

@@ -17,6 +17,7 @@ import csv
 import io
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -26,7 +27,7 @@ from typing import Any
 from PIL import Image, ImageCms
 from sqlalchemy import Integer, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ..data.parts import file_sha256
 from ..detect import Detector
@@ -73,10 +74,10 @@ def read_pool(source: Path) -> list[PoolRow]:
     return rows
 
 
-def sync_pool(session: Session, source: Path, detector: Detector) -> int:
-    """Make the pool table match the manifest (items keep their ids across restarts, so answers stay attached),
-    score new, changed or re-modelled items with ``detector`` once, and mark the items it was fitted on. Returns
-    the number of active items."""
+def sync_pool(session: Session, source: Path, detector: Detector) -> list[int]:
+    """Make the pool table match the manifest (items keep their ids across restarts, so answers stay attached) and
+    mark the items ``detector`` was fitted on. Returns the ids of the active items still to be scored by this
+    detector (new, changed or scored by another model): :func:`score_items` does that, at start-up or behind it."""
     rows = read_pool(source)
     odd = sorted({r.category for r in rows} - {*CATEGORIES, UNCATEGORIZED})
     if odd:
@@ -102,21 +103,39 @@ def sync_pool(session: Session, source: Path, detector: Detector) -> int:
     trained_on = detector.trained_on
     for item in session.scalars(select(SurveyItem)):
         item.detector_trained = None if trained_on is None or item.sha256 is None else item.sha256 in trained_on
-    todo = [i for i in session.scalars(select(SurveyItem).where(SurveyItem.active))
-            if i.detector_model != detector.name or i.detector_probability is None]
-    if todo:
-        log.info("scoring %d questionnaire images with %s (once per model; later starts reuse the scores)",
-                 len(todo), detector.name)
-    for item, verdict in zip(todo, detector.detect_many([Path(i.path) for i in todo], batch_size=16), strict=True):
-        item.detector_model, item.detector_probability = detector.name, verdict.ai_probability
+        if item.detector_model != detector.name:  # another model's score must never stand for this one's
+            item.detector_probability = None
     session.commit()
+    todo = [i.id for i in session.scalars(select(SurveyItem).where(SurveyItem.active,
+                                                                  SurveyItem.detector_probability.is_(None)))]
     active = session.scalar(select(func.count()).select_from(SurveyItem).where(SurveyItem.active)) or 0
     seen = session.scalar(select(func.count()).select_from(SurveyItem)
                           .where(SurveyItem.active, SurveyItem.detector_trained.is_(True))) or 0
-    log.info("questionnaire pool: %d active images (%d newly scored; %s)", active, len(todo),
-             "the detector does not record its training images" if detector.trained_on is None
+    log.info("questionnaire pool: %d active images, %d to score with %s (%s)", active, len(todo), detector.name,
+             "the detector does not record its training images" if trained_on is None
              else f"{seen} of them in the detector's training data, left out of its comparison")
-    return active
+    return todo
+
+
+def score_items(factory: sessionmaker[Session], detector: Detector, ids: list[int], *,
+                stop: threading.Event | None = None, batch: int = 16) -> int:
+    """Score the pool items ``ids`` with ``detector``, committing each batch (a restart keeps what was done) and
+    logging progress. Stops between batches when ``stop`` is set. Returns how many were scored."""
+    done = 0
+    for start in range(0, len(ids), batch):
+        if stop is not None and stop.is_set():
+            break
+        with factory() as session:
+            items = list(session.scalars(select(SurveyItem).where(SurveyItem.id.in_(ids[start:start + batch]))))
+            verdicts = detector.detect_many([Path(i.path) for i in items], batch_size=batch, workers=1)
+            for item, verdict in zip(items, verdicts, strict=True):
+                item.detector_model, item.detector_probability = detector.name, verdict.ai_probability
+            session.commit()
+        before, done = done, done + len(items)
+        every = max(batch, len(ids) // 10)  # about ten progress lines per run, and the last
+        if done == len(ids) or before // every != done // every:
+            log.info("questionnaire pool: scored %d of %d images with %s", done, len(ids), detector.name)
+    return done
 
 
 def start_session(session: Session, length: int) -> SurveySession:

@@ -7,6 +7,7 @@ documented here is one that works in both places.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
     # Questionnaire (HPBench)
     survey_pool: Path | None = Field(
         default=None, description="Manifest CSV (path,label,generator[,category]) or a folder with manifest.csv.")
+    survey_scoring: Literal["background", "startup"] = Field(
+        default="background",
+        description="When the detector scores the pool: behind the start-up (the service answers at once) or "
+                    "before it answers anything.")
     survey_length: int = Field(default=20, gt=1, description="Images per participant, half real and half AI.")
     # One square size for every image, whatever its label: a size or an aspect ratio must say nothing. 256 px is
     # the short side of most photos in the development pool, so almost none is upscaled (soft) while AI images
