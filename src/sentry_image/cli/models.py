@@ -1,4 +1,5 @@
-"""``sentry-image models`` (shipped checkpoints and the registry) and ``sentry-image export onnx``."""
+"""``sentry-image models`` (shipped checkpoints and the registry), ``sentry-image export onnx`` and
+``sentry-image export hub-folder``."""
 
 from __future__ import annotations
 
@@ -103,4 +104,35 @@ def export_onnx_cmd(
                   + (" (INT8 trades accuracy for size)" if int8 else ""), markup=True)
 
 
-__all__ = ["export_app", "export_onnx_cmd", "models"]
+@export_app.command("hub-folder")
+def export_hub_folder_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write (new or empty).")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Shipped checkpoint name, checkpoint folder, "
+                                                                    ".onnx file or hf-hub:owner/name.")] = None,
+    repo: Annotated[str | None, typer.Option("--repo", metavar="OWNER/NAME",
+                                             help="The hub repository it will be uploaded to (the model card's usage "
+                                                  "lines; OWNER/NAME otherwise).")] = None,
+) -> None:
+    """Write a checkpoint as a folder ready to upload to the Hugging Face hub: its files and a model card
+    (README.md). A folder with torch weights only gets its model.onnx exported (train extra)."""
+    from ..models.checkpoint import CheckpointError
+    from ..models.hub import parse_hub_ref
+    from ..models.onnx import ExportError
+
+    try:
+        ref = parse_hub_ref(f"hf-hub:{repo}") if repo is not None else None
+        if ref is not None and (ref.path or ref.revision):
+            raise ValueError(f"--repo {repo}: expected owner/name")
+        from ..models.model_card import export_hub_folder
+
+        written = export_hub_folder(model, out, repo_id=repo)
+    except ImportError as exc:
+        raise fail(f"exporting a model.onnx needs torch and onnx: {extra_hint('train', exc)}") from None
+    except (CheckpointError, ExportError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from None
+    exported = f"; exported {', '.join(written.exported)} from the torch weights" if written.exported else ""
+    err.print(f"wrote {out} ({written.model}: {', '.join(written.files)}){exported}")
+    err.print(f"upload it with: hf upload {repo or 'OWNER/NAME'} {out} .")
+
+
+__all__ = ["export_app", "export_hub_folder_cmd", "export_onnx_cmd", "models"]

@@ -52,9 +52,15 @@ def shipped_checkpoints() -> list[str]:
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    """Map ``None``/``"default"``, a shipped checkpoint name, a checkpoint folder or a ``.onnx`` file to its path."""
+    """Map ``None``/``"default"``, a shipped checkpoint name, a checkpoint folder, a ``.onnx`` file or a hub
+    reference ``hf-hub:owner/name[/folder][@revision]`` (downloaded into the hub cache, see :mod:`.hub`) to its
+    path."""
     if model is None or str(model) == DEFAULT_MODEL:
         return _weights_root() / DEFAULT_MODEL
+    if isinstance(model, str) and model.startswith("hf-hub:"):
+        from .hub import resolve_hub_model  # the hub client is an optional extra: imported only when asked for
+
+        return resolve_hub_model(model)
     path = Path(model)
     if path.is_dir() or (path.is_file() and path.suffix == ".onnx"):
         return path
@@ -62,8 +68,9 @@ def resolve_model(model: str | Path | None) -> Path:
     if shipped.is_dir() and "/" not in str(model):
         return shipped
     raise CheckpointError(
-        f"{model}: not a checkpoint folder (config.json + model.onnx or model.safetensors), an exported .onnx file "
-        f"nor a shipped checkpoint (shipped: {', '.join(shipped_checkpoints()) or 'none'})"
+        f"{model}: not a checkpoint folder (config.json + model.onnx or model.safetensors), an exported .onnx file, "
+        f"a shipped checkpoint (shipped: {', '.join(shipped_checkpoints()) or 'none'}) nor a hub model "
+        "(hf-hub:owner/name[@revision])"
     )
 
 
