@@ -1,7 +1,8 @@
-"""score-batch without Ray: what INPUT is, the Parquet parts, resume bookkeeping, and the two common failures."""
+"""score-batch without Ray: what INPUT is, the Parquet parts, resume bookkeeping, and the common failures."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -10,17 +11,19 @@ import pytest
 
 from sentry_image.data.manifest import read_manifest
 from sentry_image.data.shard import write_shards
-from sentry_image.scale.batch_inputs import ScaleError, file_items, open_input, shard_samples
+from sentry_image.scale.batch_inputs import ScaleError, chunks, file_items, open_input, shard_samples
 from sentry_image.scale.parquet_out import (
     SCHEMA,
     check_run_record,
     completed_paths,
     count_rows,
     part_name,
+    parts,
     remove_temporaries,
     write_part,
 )
-from sentry_image.scale.ray_setup import check_reachable, import_ray
+from sentry_image.scale.ray_cluster import check_reachable, check_token_settings, refused_message, token_source
+from sentry_image.scale.ray_setup import import_ray
 from sentry_image.types import Verdict
 from tests.helpers.scale_helpers import image_folder
 
@@ -89,6 +92,23 @@ def test_a_broken_part_or_temporary_is_dropped_so_its_images_are_scored_again(tm
     assert completed_paths(tmp_path) == {"a"} and not bad.exists()
 
 
+def test_a_part_a_killed_runs_worker_writes_after_the_resume_started_is_not_counted_twice(tmp_path: Path) -> None:
+    # A killed run's actor may finish its batch after the run is restarted. The restart groups the images as the
+    # first run did (same batch size, by position), so it scores that batch into the same part: overwritten once
+    # more, never added beside it.
+    names = [f"img{i:02d}" for i in range(24)]
+    write_part(tmp_path, [_row(n) for n in names[:8]])  # what the killed run finished
+    done = completed_paths(tmp_path)
+    todo = list(chunks(names, 8, done))  # the restart's work, decided now
+    write_part(tmp_path, [_row(n) for n in names[8:16]])  # the killed run's actor, late
+    skipped = count_rows(tmp_path)[0] - 8  # as the restart counted at its start: 8 rows
+    for batch in todo:
+        write_part(tmp_path, [_row(n) for n in batch])
+    assert todo == [names[8:16], names[16:]] and len(parts(tmp_path)) == 3
+    assert count_rows(tmp_path) == (24, 0) and completed_paths(tmp_path) == set(names)
+    assert (skipped, count_rows(tmp_path)[0] - 8) == (8, 16)  # the restart's summary: 8 skipped, 16 scored
+
+
 def test_resuming_with_another_model_is_refused(tmp_path: Path) -> None:
     check_run_record(tmp_path, {"model": "z@9", "backend": "torch", "batch_size": 8})  # nothing scored: replaced
     check_run_record(tmp_path, {"model": "a@1", "backend": "torch", "batch_size": 4})
@@ -110,3 +130,42 @@ def test_unreachable_address_and_missing_ray_say_what_to_do(monkeypatch: pytest.
     monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the scale extra looks like
     with pytest.raises(ScaleError, match=r"sentry-image\[scale\]"):
         import_ray()
+
+
+@pytest.fixture
+def no_ray_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A HOME without ~/.ray/auth_token and no Ray token setting in the environment; returns the HOME."""
+    for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_token_settings_ray_would_abort_on_are_one_line_errors(no_ray_token: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    check_token_settings()  # no token and no token mode: nothing to check
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    home_token = no_ray_token / ".ray" / "auth_token"
+    with pytest.raises(ScaleError, match=re.escape(f"RAY_AUTH_MODE=token but no token was found: put the cluster's "
+                                                   f"token in {home_token} or in RAY_AUTH_TOKEN")):
+        check_token_settings()
+    check_token_settings(joining=False)  # a local Ray makes its own token
+    empty = no_ray_token / "empty"
+    empty.write_text("\n")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(empty))
+    with pytest.raises(ScaleError, match=re.escape(f"RAY_AUTH_TOKEN_PATH names {empty}, which cannot be read")):
+        check_token_settings(joining=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN", " abc \n")  # first in Ray's order, white space stripped
+    check_token_settings()
+    assert token_source() == ("RAY_AUTH_TOKEN", "abc")
+
+
+def test_a_refused_token_names_what_to_set(no_ray_token: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "requires token authentication: set RAY_AUTH_MODE=token" in refused_message("h:6379")
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    (no_ray_token / ".ray").mkdir()
+    (no_ray_token / ".ray" / "auth_token").write_text("abc")
+    home_token = no_ray_token / ".ray" / "auth_token"
+    assert f"refused the token from {home_token}: put the cluster's token in" in refused_message("h:6379")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "abc")
+    assert "refused the token from RAY_AUTH_TOKEN: set RAY_AUTH_TOKEN to the" in refused_message("h:6379")

@@ -23,8 +23,10 @@ def score_batch(
                                                                     "with --backend onnx.")] = None,
     backend: Annotated[Backend, typer.Option(help="Inference runtime in each worker (auto: onnxruntime when the "
                                                   "checkpoint has a graph).")] = Backend.auto,
-    address: Annotated[str | None, typer.Option(help="Ray cluster: 'auto', 'ray://host:10001' or host:port; "
-                                                     "default: start a local Ray.")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster to join: 'auto', host:port or 'ray://host:10001' "
+                                                     "(a cluster with token authentication also needs "
+                                                     "RAY_AUTH_MODE=token and its token); default: start a "
+                                                     "local Ray, stopped with the run.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=4096, help="Scoring actors (each loads the model once).")] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=4096,
                                             help="Images per batch: the unit written (and lost on a kill).")] = 64,
