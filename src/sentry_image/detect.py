@@ -40,6 +40,7 @@ from .imaging import (
     decode_pil,
     load_image,
 )
+from .imaging.fetch import RemoteImage, is_url
 from .models.calibration import Calibration
 from .models.checkpoint import load_model
 from .models.runtime import LoadedModel, RegionLogits
@@ -49,8 +50,8 @@ from .types import Hint, Region, Signal, Strength, Verdict, VerdictLabel
 
 log = logging.getLogger(__name__)
 
-#: Inputs :meth:`Detector.detect` accepts: a path, the file's bytes, or an already opened PIL image.
-Source = str | Path | bytes | Image.Image
+#: Inputs :meth:`Detector.detect` accepts: a path, an http(s) URL (str or RemoteImage), bytes, or a PIL image.
+Source = str | Path | bytes | Image.Image | RemoteImage
 
 
 @dataclass
@@ -161,6 +162,9 @@ class Detector:
         return Reduce(2 * side, keep=mark_can_survive if self.provenance else None)
 
     def _decode(self, source: Source, name: str) -> DecodedImage:
+        if isinstance(source, RemoteImage) or is_url(source):  # fetched here, on a decoding thread, under the cap
+            data = (source if isinstance(source, RemoteImage) else RemoteImage(str(source))).fetch(self.max_bytes)
+            return decode_image(data, name, max_pixels=self.max_pixels, max_bytes=self.max_bytes, reduce=self.reduce)
         if isinstance(source, Image.Image):
             return decode_pil(source, name, max_pixels=self.max_pixels)
         if isinstance(source, bytes | bytearray):
@@ -171,7 +175,7 @@ class Detector:
     def _prepare(self, source: Source | ImageError, label: str | None) -> _Prepared:
         if isinstance(source, ImageError):
             return _Prepared(name=source.path or label or "<input>", signals=[], error=source)
-        name = label or (str(source) if isinstance(source, str | Path) else "<image>")
+        name = label or (str(source) if isinstance(source, str | Path | RemoteImage) else "<image>")
         try:
             decoded = self._decode(source, name)
             signals = read_provenance(decoded) if self.provenance else []
@@ -180,8 +184,9 @@ class Detector:
                 inputs = self.model.scorer.prepare(decoded.rgb)
             scale = decoded.rgb.width / max(1, decoded.info.width)  # below 1 after a reduced JPEG decode
             return _Prepared(name=name, signals=signals, info=decoded.info, inputs=inputs, scale=scale)
-        except ImageError as exc:
-            return _Prepared(name=name, signals=[], error=exc)
+        except ImageError as exc:  # a copy: the raised one's traceback reaches this thread's frames, which hold the
+            # result, a cycle that keeps the detector's runtime threads alive until some garbage collection
+            return _Prepared(name=name, signals=[], error=ImageError(exc.code, exc.message, exc.path))
         except Exception as exc:  # a decoder bug must cost one row, never the batch
             log.exception("unexpected failure on %s", name)
             return _Prepared(name=name, signals=[], error=ImageError("unreadable", f"unexpected error: {exc}", name))

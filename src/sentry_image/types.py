@@ -68,7 +68,8 @@ class Signal:
 
 class ImageError(Exception):
     """The one error value: why an input got no verdict. ``code`` is stable and machine-readable (the codes are
-    listed in :mod:`sentry_image.imaging.decode`); ``path`` names the input."""
+    listed in :mod:`sentry_image.imaging.decode`; those of URL inputs, ``fetch_failed``, ``fetch_refused`` and
+    ``too_large``, in :mod:`sentry_image.imaging.fetch`); ``path`` names the input (a URL for a fetched one)."""
 
     def __init__(self, code: str, message: str, path: str = "") -> None:
         super().__init__(f"{path}: {message}" if path else message)

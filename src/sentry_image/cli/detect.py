@@ -157,7 +157,8 @@ class _Maps:
 
 
 def detect(
-    paths: Annotated[list[Path], typer.Argument(help="Image files or folders.", show_default=False)],
+    # str, not Path: Path("https://h/x") folds the "//" and the URL is lost; iter_sources makes paths of the rest.
+    paths: Annotated[list[str], typer.Argument(help="Image files, folders or http(s) URLs.", show_default=False)],
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Shipped checkpoint name, checkpoint folder or "
@@ -182,7 +183,7 @@ def detect(
 ) -> None:
     """Judge each image: probability it is AI-generated, verdict, and the evidence."""
     from ..detect import load_detector
-    from ..imaging.inputs import iter_inputs
+    from ..imaging.inputs import iter_sources
     from ..imaging.memory import limit_malloc_arenas
     from ..models.checkpoint import CheckpointError
 
@@ -205,7 +206,7 @@ def detect(
     show = sys.stderr.isatty() if show_progress is None else show_progress
     with progress(show) as bar:
         task = bar.add_task("scoring", total=None, failed=0)
-        for verdict in detector.detect_many(iter_inputs(paths, recursive=recursive), batch_size=batch_size,
+        for verdict in detector.detect_many(iter_sources(paths, recursive=recursive), batch_size=batch_size,
                                             workers=workers):
             row = printable_row(verdict.to_dict())
             if row["error"] is not None:

@@ -15,22 +15,28 @@ Rules:
   (``permission_denied``), a symbolic link loop (``unreadable``). Loops are found by the (device, inode) of the
   directories on the current path; two links to one directory are both walked: nothing is deduplicated
   silently.
+* :func:`iter_sources` (what ``detect`` reads) also takes http(s) URLs: each becomes a
+  :class:`~sentry_image.imaging.fetch.RemoteImage` in its place, fetched later on the decoding threads. Another
+  ``scheme://`` that names no existing path gets a ``fetch_failed`` row rather than a puzzling ``not_found``.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .decode import ImageError, os_error
+from .fetch import FetchOptions, RemoteImage, is_url
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jfif", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif"}
 )
 
+_OTHER_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # ftp://, file://, s3://, ...
 _Key = tuple[int, int]  # (st_dev, st_ino): a directory's identity whatever path or link reaches it
 _Entry = tuple[Path, _Key | None]  # a file (key None) or a directory to descend into
 
@@ -61,6 +67,23 @@ def iter_inputs(paths: Iterable[str | Path], recursive: bool = False) -> Iterato
             yield from _walk(path, (info.st_dev, info.st_ino), recursive)
         else:
             yield path  # decoding reports not_a_file for FIFOs and devices
+
+
+def iter_sources(args: Iterable[str | Path], recursive: bool = False,
+                 fetch: FetchOptions | None = None) -> Iterator[Path | RemoteImage | ImageError]:
+    """:func:`iter_inputs` where a string argument may also be an http(s) URL, kept in its place in the order.
+
+    Only ``str`` arguments can be URLs: a :class:`~pathlib.Path` is always a path (``Path`` would also have folded
+    the ``//`` of a URL). ``fetch`` says how the URLs will be fetched (timeouts, redirects, an address guard).
+    """
+    options = fetch or FetchOptions()
+    for raw in args:
+        if isinstance(raw, str) and is_url(raw):
+            yield RemoteImage(raw, options)
+        elif isinstance(raw, str) and _OTHER_SCHEME.match(raw) and not os.path.lexists(raw):
+            yield ImageError("fetch_failed", "not an http or https URL: only those are fetched", raw)
+        else:
+            yield from iter_inputs([raw], recursive)
 
 
 def _walk(root: Path, root_key: _Key, recursive: bool) -> Iterator[Path | ImageError]:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_files: int = Field(default=16, gt=0, description="Most images in one /detect request.")
     detect_concurrency: int = Field(default=2, gt=0,
                                     description="Requests scored at once; the others wait (bounds memory).")
+    allow_url_fetch: bool = Field(
+        default=False,
+        description="Enable POST /api/v1/detect/url: the service fetches client-given http(s) URLs, refusing any "
+                    "that resolves to a loopback, private, link-local or other non-public address (serve/urlguard.py).")
 
     # Abuse limits: per client address, for what needs no account (see ratelimit.py)
     session_starts_per_hour: int = Field(default=30, gt=0,

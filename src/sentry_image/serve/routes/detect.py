@@ -1,4 +1,8 @@
-"""``POST /api/v1/detect``: one or many images in a multipart form -> the CLI's verdict JSON for each."""
+"""``POST /api/v1/detect``: one or many images in a multipart form -> the CLI's verdict JSON for each.
+
+``POST /api/v1/detect/url``: the same for http(s) URLs the service fetches, only when the operator enabled it
+(``SENTRY_ALLOW_URL_FETCH``) and only from public addresses (:mod:`sentry_image.serve.urlguard`).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,27 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from ...detect import Detector
+from ...imaging.fetch import RemoteImage
 from ...types import Verdict
 from ..deps import DetectorDep, SettingsDep
 from ..errors import ApiError
+from ..urlguard import service_fetch_options
 
 router = APIRouter(prefix="/api/v1", tags=["detect"])
 log = logging.getLogger(__name__)
+_FETCH_WORKERS = 4  # downloads of one request in parallel: they wait on the network, not on the CPU
+
+
+class UrlBatch(BaseModel):
+    """The body of ``POST /api/v1/detect/url``."""
+
+    urls: list[Annotated[str, StringConstraints(min_length=1, max_length=2048)]] = Field(
+        min_length=1, description="http(s) URLs of images, at most SENTRY_MAX_FILES; each verdict's path is its URL.")
 
 
 def upload_name(upload: UploadFile, index: int) -> str:
@@ -84,4 +99,32 @@ async def detect(
     failed = sum(v.error is not None for v in verdicts)
     if failed:
         log.info("detect: %d of %d uploads failed", failed, len(verdicts))
+    return {"model": detector.name, "verdicts": [v.to_dict() for v in verdicts]}
+
+
+def require_url_fetch(settings: SettingsDep) -> None:
+    """Refuse before the body is even validated when the operator has not enabled fetching."""
+    if not settings.allow_url_fetch:
+        raise ApiError(403, "url_fetch_disabled",
+                       "this service does not fetch URLs (SENTRY_ALLOW_URL_FETCH is off): upload the image instead")
+
+
+@router.post("/detect/url", dependencies=[Depends(require_url_fetch)])
+async def detect_urls(request: Request, detector: DetectorDep, settings: SettingsDep, body: UrlBatch) -> dict[str, Any]:
+    """Fetch and judge each URL. A URL that cannot be judged gets a verdict whose ``error`` has a code: those of
+    uploads, ``fetch_failed`` (DNS, connection, timeout, HTTP status, redirects), ``fetch_refused`` (the host
+    resolves to a loopback, private, link-local or other non-public address) or ``too_large``."""
+    if len(body.urls) > settings.max_files:
+        raise ApiError(413, "too_many_files", f"at most {settings.max_files} URLs per request, got {len(body.urls)}")
+    options = service_fetch_options(request.app.state)
+    sources = [RemoteImage(url, options) for url in body.urls]
+
+    def run() -> list[Verdict]:  # on a worker thread: fetching and scoring block, the event loop must not
+        return list(detector.detect_many(sources, batch_size=len(sources), workers=min(len(sources), _FETCH_WORKERS)))
+
+    async with request.app.state.detect_slots:  # a fetched image holds memory like an uploaded one
+        verdicts = await run_in_threadpool(run)
+    failed = [v.error.code for v in verdicts if v.error is not None]
+    if failed:
+        log.info("detect/url: %d of %d URLs failed (%s)", len(failed), len(verdicts), ", ".join(sorted(set(failed))))
     return {"model": detector.name, "verdicts": [v.to_dict() for v in verdicts]}
