@@ -106,9 +106,21 @@ def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
     assert "Traceback" not in res.stderr
 
 
-def test_empty_folder_is_a_usage_error(ckpt: str, tmp_path: Path) -> None:
-    res = run("detect", str(tmp_path), "--model", str(ckpt))
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_empty_folder_is_a_usage_error_with_nothing_on_stdout(ckpt: str, tmp_path: Path, fmt: str) -> None:
+    res = run("detect", str(tmp_path), "--model", str(ckpt), "--format", fmt)
     assert res.returncode == 2 and "no images found" in res.stderr
+    assert res.stdout == ""  # no empty table, CSV header or [] a script would take for a result
+
+
+def test_a_run_ends_with_one_summary_line_counting_verdicts(ckpt: str, folder: Path, tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    res = run("detect", str(folder), str(tmp_path / "bad.png"), "-r", "--format", "jsonl", "--model", str(ckpt))
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    summary = res.stderr.strip().splitlines()[-1]
+    assert summary.startswith("4 inputs in ") and summary.endswith(" 1 failed")
+    for label in ("ai-generated", "real", "uncertain"):
+        assert f"{sum(r['verdict'] == label for r in rows)} {label}" in summary
 
 
 def test_models_lists_registry_as_json() -> None:

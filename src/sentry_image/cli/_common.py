@@ -17,7 +17,18 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_DATA = EXIT_SOME_FAILED  # `data` commands: the data has a problem
@@ -58,9 +69,19 @@ def log_to_console() -> None:
     logging.getLogger("sentry_image").setLevel(logging.INFO)
 
 
+class RateColumn(ProgressColumn):
+    """Items per second (Rich's own speed column counts bytes)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.1f}/s")
+
+
 def progress(enabled: bool, what: str = "scoring", *, failures: bool = True) -> Progress:
-    """A transient bar on stderr: spinner, count, elapsed time and (``failures``) the running failure count."""
-    columns = [SpinnerColumn(), TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    """A transient bar on stderr: spinner, count, rate, elapsed and remaining time (when the total is known) and
+    (``failures``) the running failure count."""
+    columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn(what), BarColumn(), MofNCompleteColumn(),
+                                     RateColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
     if failures:
         columns.append(TextColumn("{task.fields[failed]} failed"))
     return Progress(*columns, console=err, transient=True, disable=not enabled)

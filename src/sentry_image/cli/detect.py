@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import time
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -201,14 +203,21 @@ def detect(
                                  explain=maps is not None)
     except (CheckpointError, ValueError) as exc:
         raise fail(str(exc)) from None
+    # Listed up front (cheap beside decoding): the bar gets a total and an ETA, and an empty listing is refused
+    # before anything reaches stdout.
+    sources = list(iter_sources(paths, recursive=recursive))
+    if not sources:
+        raise fail("no images found in the given paths (use --recursive for sub-folders)")
     writer = _Writer(fmt, sys.stdout)
     failed = 0
+    verdicts: Counter[str] = Counter()
+    started = time.perf_counter()
     show = sys.stderr.isatty() if show_progress is None else show_progress
     with progress(show) as bar:
-        task = bar.add_task("scoring", total=None, failed=0)
-        for verdict in detector.detect_many(iter_sources(paths, recursive=recursive), batch_size=batch_size,
-                                            workers=workers):
+        task = bar.add_task("scoring", total=len(sources), failed=0)
+        for verdict in detector.detect_many(sources, batch_size=batch_size, workers=workers):
             row = printable_row(verdict.to_dict())
+            verdicts[row["verdict"] or "failed"] += 1
             if row["error"] is not None:
                 failed += 1
                 if fmt is not OutputFormat.table:
@@ -219,10 +228,11 @@ def detect(
                 maps.write(verdict)
             bar.update(task, advance=1, failed=failed)
     writer.close()
-    if writer.count == 0:
-        raise fail("no images found in the given paths (use --recursive for sub-folders)")
+    seconds = time.perf_counter() - started
     if failed:
         err.print(f"{failed} of {writer.count} inputs failed.")
+    counts = ", ".join(f"{verdicts[k]} {k}" for k in ("ai-generated", "real", "uncertain", "failed"))
+    err.print(f"{writer.count} inputs in {seconds:.1f} s ({writer.count / max(seconds, 1e-9):.1f}/s): {counts}")
     if maps is not None:
         err.print(maps.summary())
     # a map that could not be written is output asked for and missing: it fails the run like a failed input
