@@ -94,7 +94,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode.startswith("I") or mode == "F":
         return _high_depth_to_rgb(image)
     if mode == "CMYK" and image.info.get("icc_profile"):
-        converted = _icc_to_srgb(image)
+        converted = icc_to_srgb(image)
         if converted is not None:
             return converted
     if image.has_transparency_data:
@@ -126,8 +126,9 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8)).convert("RGB")
 
 
-def _icc_to_srgb(image: Image.Image) -> Image.Image | None:
-    """Colour-manage CMYK through its embedded profile; None (naive conversion) if the profile is unusable."""
+def icc_to_srgb(image: Image.Image) -> Image.Image | None:
+    """Colour-manage an image through its embedded profile into sRGB; None if the profile is unusable (CMYK then
+    gets Pillow's naive conversion)."""
     try:
         profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
         converted = ImageCms.profileToProfile(image, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")

@@ -24,14 +24,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageCms
+from PIL import Image
 from sqlalchemy import Integer, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..data.parts import file_sha256
 from ..detect import Detector
-from ..imaging import load_image
+from ..imaging import icc_to_srgb, load_image
 from .errors import ApiError
 from .tables import SurveyAnswer, SurveyItem, SurveySession, SurveySessionItem
 
@@ -229,15 +229,8 @@ def display_png(path: str, side: int) -> bytes:
 def _as_srgb(rgb: Image.Image) -> Image.Image:
     """Pixels converted from the file's colour profile to sRGB (the shown PNG carries no profile, and browsers
     read such a PNG as sRGB); the pixels as they are when there is no profile or it cannot be read."""
-    icc = rgb.info.get("icc_profile")
-    if not icc:
-        return rgb
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        converted = ImageCms.profileToProfile(rgb, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return rgb
-    return converted if converted is not None else rgb
+    converted = icc_to_srgb(rgb) if rgb.info.get("icc_profile") else None
+    return rgb if converted is None else converted
 
 
 def record_answer(session: Session, participant: SurveySession, position: int, answer: int, confidence: int,
