@@ -50,15 +50,6 @@ class SlidingWindow:
             events.popleft()
         return events
 
-    def retry_after(self, key: str) -> int | None:
-        """Whole seconds until ``key`` may act again, or None when it may act now."""
-        with self._lock:
-            now = self.clock()
-            events = self._recent(key, now)
-            if len(events) < self.limit:
-                return None
-            return max(1, math.ceil(events[0] + self.window - now))
-
     def refund(self, key: str) -> None:
         """Take back the latest event of ``key`` (a reserved attempt that turned out not to count)."""
         with self._lock:
