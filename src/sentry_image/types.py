@@ -164,7 +164,8 @@ class Verdict:
             "path": self.path,
             "ai_probability": None if self.ai_probability is None else round(float(self.ai_probability), 6),
             "verdict": None if self.verdict is None else str(self.verdict),
-            "threshold": self.threshold,
+            # six decimals like the probability: the stored float's last digits carry no meaning
+            "threshold": None if self.threshold is None else round(float(self.threshold), 6),
             "model": self.model,
             "signals": [s.to_dict() for s in self.signals],
             "decided_by": self.decided_by,

@@ -237,3 +237,20 @@ def test_explain_into_a_file_is_a_usage_error(tmp_path: Path) -> None:
     taken.write_text("a file, not a folder")
     res = run("detect", str(write_image(tmp_path / "a.png")), "--explain", str(taken))
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_csv_carries_the_evidence_text_and_reasons_of_the_json_row(ckpt: str, tmp_path: Path) -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    meta = PngInfo()  # a generator's parameters chunk: a strong signal with a sentence of evidence
+    meta.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Model: sd15")
+    path = tmp_path / "gen.png"
+    Image.new("RGB", (64, 64), (120, 80, 40)).save(path, pnginfo=meta)
+    as_json = json.loads(run("detect", str(path), "-f", "json", "--model", str(ckpt)).stdout)[0]
+    res = run("detect", str(path), "-f", "csv", "--model", str(ckpt))
+    row = next(csv.DictReader(io.StringIO(res.stdout)))
+    assert as_json["signals"] and as_json["reasons"]
+    assert row["evidence"].splitlines() == [f"{s['name']}: {s['evidence']}" for s in as_json["signals"]]
+    assert row["reasons"].splitlines() == as_json["reasons"]
+    # the threshold prints as the JSON row does: six decimals at most, not the stored float's tail
+    assert float(row["threshold"]) == as_json["threshold"] and len(row["threshold"].split(".")[-1]) <= 6

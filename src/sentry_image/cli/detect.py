@@ -31,8 +31,8 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
-CSV_FIELDS = ["path", "ai_probability", "verdict", "threshold", "model", "decided_by", "signals", "format", "width",
-              "height", "error_code", "error_message"]
+CSV_FIELDS = ["path", "ai_probability", "verdict", "threshold", "model", "decided_by", "signals", "evidence", "reasons",
+              "format", "width", "height", "error_code", "error_message"]
 
 
 def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +42,10 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
         "path": row["path"], "ai_probability": row["ai_probability"], "verdict": row["verdict"],
         "threshold": row["threshold"], "model": row["model"], "decided_by": row["decided_by"],
         "signals": "; ".join(f"{s['name']}:{s['hint']}:{s['strength']}" for s in row["signals"]),
+        # the same order as `signals`; a spreadsheet user reads the evidence text, not just its tag, and the
+        # sentences saying why the verdict is what it is (one per line inside the quoted cell)
+        "evidence": "\n".join(f"{s['name']}: {s['evidence']}" for s in row["signals"]),
+        "reasons": "\n".join(row.get("reasons") or []),
         "format": image.get("format"), "width": image.get("width"), "height": image.get("height"),
         "error_code": error.get("code"), "error_message": error.get("message"),
     }
@@ -165,7 +169,9 @@ def detect(
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Shipped checkpoint name, checkpoint folder or "
                                                                     ".onnx file.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, max=1024)] = 16,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", "-b", min=1, max=1024,
+        help="Images scored per model call: larger is faster up to the cores' limit and uses more memory.")] = 16,
     threshold: Annotated[float | None, typer.Option("--threshold", "-t", min=0.0, max=1.0,
                                                    help="Override the stored threshold (no uncertain band).")] = None,
     provenance: Annotated[bool, typer.Option("--provenance/--no-provenance", help="Read C2PA/watermark/metadata.")]
