@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from ._common import EXIT_OK, EXIT_USAGE, err
+from ._help import add_epilogs, epilog, install_help_style
 from .calibrate import calibrate_cmd
 from .compare import compare
 from .data import data_app
@@ -49,17 +50,21 @@ def _root(
     """Tell whether images are AI-generated: a calibrated detector plus provenance evidence."""
 
 
-app.command()(detect)
-app.command()(models)
-app.add_typer(data_app, name="data")
-app.command("train")(train_cmd)
-app.command("eval")(eval_cmd)
-app.command("leaderboard")(leaderboard_cmd)
-app.command("calibrate")(calibrate_cmd)
-app.command("compare")(compare)
+install_help_style()
+# in the order a user needs them: judge images first, then the models (Typer lists the data and export groups last)
+app.command("detect", epilog=epilog("detect"))(detect)
+app.command("models", epilog=epilog("models"))(models)
+add_epilogs(data_app, "data")
+add_epilogs(export_app, "export")
+app.add_typer(data_app, name="data", epilog=epilog("data"))
+app.command("train", epilog=epilog("train"))(train_cmd)
+app.command("eval", epilog=epilog("eval"))(eval_cmd)
+app.command("leaderboard", epilog=epilog("leaderboard"))(leaderboard_cmd)
+app.command("calibrate", epilog=epilog("calibrate"))(calibrate_cmd)
+app.command("compare", epilog=epilog("compare"))(compare)
 app.add_typer(export_app, name="export")
-app.command("score-batch")(score_batch)
-app.command()(serve)
+app.command("score-batch", epilog=epilog("score-batch"))(score_batch)
+app.command("serve", epilog=epilog("serve"))(serve)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -88,13 +89,21 @@ def progress(enabled: bool, what: str = "scoring", *, failures: bool = True) -> 
 
 
 @contextmanager
-def data_bar(*columns: Any) -> Iterator[Progress]:
+def data_bar(*columns: Any, items: bool = True) -> Iterator[Progress]:
     """A bar of the ``data`` commands: kept after the work (a record of what was done), shown on a terminal or
-    when ``SENTRY_PROGRESS`` is set."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), *columns, TimeElapsedColumn(), console=err,
-                  transient=False, disable=not err.is_terminal and not os.environ.get("SENTRY_PROGRESS")) as bar:
+    when ``SENTRY_PROGRESS`` is set. ``items``: the bar counts files (a files-per-second rate is added); byte bars
+    bring their own transfer-speed column."""
+    rate = [RateColumn()] if items else []
+    with Progress(TextColumn("{task.description}"), BarColumn(), *columns, *rate, TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=err, transient=False,
+                  disable=not err.is_terminal and not os.environ.get("SENTRY_PROGRESS")) as bar:
         yield bar
 
 
+def took(start: float) -> str:
+    """``"in 3.2 s"`` since ``start`` (a ``time.monotonic()`` reading), for the summary line a command ends with."""
+    return f"in {time.monotonic() - start:.1f} s"
+
+
 __all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "Backend", "data_bar", "err", "extra_hint", "fail",
-           "log_to_console", "progress", "table_console"]
+           "log_to_console", "progress", "table_console", "took"]

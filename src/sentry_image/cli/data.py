@@ -8,6 +8,7 @@ Progress bars go to stderr when it is a terminal (or when ``SENTRY_PROGRESS`` is
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +18,7 @@ from rich.markup import escape
 from rich.progress import DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from ._common import EXIT_DATA, EXIT_USAGE, data_bar, err, fail, table_console
+from ._common import EXIT_DATA, EXIT_USAGE, data_bar, err, fail, table_console, took
 from .data_tables import WorkersOpt, gallery, scan, shard, split_cmd
 
 data_app = typer.Typer(name="data", help="Fetch, extract, verify, scan, split, shard and look at datasets.",
@@ -71,7 +72,8 @@ def fetch(
     from ..data.hub import fetch as do_fetch
 
     chosen = _subsets(subset, split)
-    with data_bar(DownloadColumn(), TransferSpeedColumn()) as bar:
+    start = time.monotonic()
+    with data_bar(DownloadColumn(), TransferSpeedColumn(), items=False) as bar:
         task = bar.add_task("fetching", total=None)
         done: dict[str, int] = {}
 
@@ -88,7 +90,8 @@ def fetch(
         except FetchError as exc:
             raise fail(str(exc), EXIT_DATA) from None
     err.print(f"{repo_id}@{result.commit[:12]}: {len(result.downloaded)} files downloaded "
-              f"({result.bytes_downloaded:,} bytes transferred), {len(result.present)} already present, in {to}")
+              f"({result.bytes_downloaded:,} bytes transferred), {len(result.present)} already present, in {to} "
+              f"({took(start).removeprefix('in ')})")
 
 
 def _archive_jobs(path: Path | None, subset: list[str] | None, split: str | None, root: Path,
@@ -135,7 +138,9 @@ def extract(
         if not parts.exists():
             hint = "" if archive is None else " (fetch it first, or pass --root)"
             raise fail(f"{parts}: not found{hint}", EXIT_USAGE)
-        with data_bar(DownloadColumn(), TransferSpeedColumn(), TextColumn("{task.fields[files]} files")) as bar:
+        start = time.monotonic()
+        with data_bar(DownloadColumn(), TransferSpeedColumn(), TextColumn("{task.fields[files]} files"),
+                      items=False) as bar:
             task = bar.add_task(f"extracting {name}", total=None, files=0)
 
             def progress(read: int, total: int, files: int, task: Any = task, bar: Progress = bar) -> None:
@@ -146,7 +151,8 @@ def extract(
             except ArchiveError as exc:
                 raise fail(str(exc), EXIT_DATA) from None
         err.print(f"{name}: {r.written} files written, {r.skipped} already extracted, {r.adopted} identical "
-                  f"files adopted{f', {len(r.ignored)} special members ignored' if r.ignored else ''} -> {target}")
+                  f"files adopted{f', {len(r.ignored)} special members ignored' if r.ignored else ''} -> {target} "
+                  f"{took(start)}")
 
 
 @data_app.command()
@@ -163,6 +169,7 @@ def verify(
     from ..data.verify import summarise, verify_manifest, verify_subset
 
     reports = []
+    start = time.monotonic()
     with data_bar(MofNCompleteColumn()) as bar:
         def progress_for(name: str) -> Callable[[int, int], None]:
             task = bar.add_task(f"verifying {name}", total=None)
@@ -189,7 +196,7 @@ def verify(
         report.write_text(json.dumps(summary, indent=2) + "\n")
     for r in reports:
         status = "[green]ok[/green]" if r.ok else "[red]problems[/red]"
-        err.print(f"{escape(r.kind)}: {status}: {r.decoded}/{r.images} images decode", markup=True)
+        err.print(f"{escape(r.kind)}: {status}: {r.decoded}/{r.images} images decode ({took(start)})", markup=True)
         for line in r.problems():
             err.print(f"  {line}")
         for note in r.notes:

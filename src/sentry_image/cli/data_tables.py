@@ -6,13 +6,14 @@ Thin wrappers over :mod:`sentry_image.data` (registered on the ``data`` group by
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import MofNCompleteColumn
 
-from ._common import EXIT_DATA, EXIT_USAGE, data_bar, err, fail
+from ._common import EXIT_DATA, EXIT_USAGE, data_bar, err, fail, took
 
 WorkersOpt = Annotated[int, typer.Option("--workers", min=1, max=64, help="Decoding threads.")]
 
@@ -34,6 +35,7 @@ def scan(
     try:
         spec = parse_label_spec(label) if label else None
         chosen = get_subset(subset) if subset else None
+        start = time.monotonic()
         with data_bar(MofNCompleteColumn()) as bar:
             task = bar.add_task(f"scanning {folder}", total=None)
             result = scan_folder(folder, labels=spec, subset=chosen, workers=workers,
@@ -44,7 +46,7 @@ def scan(
     counts = {"real": sum(1 for r in result.rows if int(r["label"]) == 0)}
     counts["ai"] = len(result.rows) - counts["real"]
     err.print(f"{out}: {len(result.rows)} images ({counts['real']} real, {counts['ai']} ai); "
-              f"{len(result.errors)} failed to decode; {len(result.unlabelled)} matched no label")
+              f"{len(result.errors)} failed to decode; {len(result.unlabelled)} matched no label ({took(start)})")
     for e in result.errors[:10]:
         err.print(f"  failed: {e['path']}: {e['error']}")
     if not result.rows:
@@ -110,12 +112,15 @@ def shard(
     max_samples: Annotated[int, typer.Option(min=1, help="Samples per shard.")] = 1000,
     max_mb: Annotated[int, typer.Option(min=1, help="Approximate size cap per shard, MB.")] = 1024,
     seed: Annotated[int | None, typer.Option(help="Shuffle seed; --no-shuffle keeps manifest order.")] = 0,
-    shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle")] = True,
+    shuffle: Annotated[bool, typer.Option("--shuffle/--no-shuffle",
+                                          help="Mix rows across shards so each holds both labels and many sources "
+                                               "(--no-shuffle: manifest order).")] = True,
 ) -> None:
     """Write webdataset tar shards (original bytes, label, metadata) for large runs."""
     from ..data.shard import ShardError, write_shards
 
     rows = _read(manifest)
+    start = time.monotonic()
     with data_bar(MofNCompleteColumn()) as bar:
         task = bar.add_task("sharding", total=len(rows))
         try:
@@ -123,7 +128,7 @@ def shard(
                                   seed=seed if shuffle else None, progress=lambda n: bar.update(task, completed=n))
         except ShardError as exc:
             raise fail(str(exc), EXIT_DATA) from None
-    err.print(f"{out}: {result.samples} samples in {len(result.shards)} shards")
+    err.print(f"{out}: {result.samples} samples in {len(result.shards)} shards ({took(start)})")
 
 
 def gallery(
@@ -132,7 +137,7 @@ def gallery(
     per_group: Annotated[int, typer.Option(min=1, max=500, help="Images shown per group.")] = 24,
     by: Annotated[str | None, typer.Option(help="Group column or 'folder' (default: subset, else generator, "
                                                 "else source).")] = None,
-    columns: Annotated[int, typer.Option(min=1, max=20)] = 6,
+    columns: Annotated[int, typer.Option(min=1, max=20, help="Images per row of a contact sheet.")] = 6,
 ) -> None:
     """Contact sheets (PNG) and a static HTML gallery per group, with label, generator and size."""
     from ..data.gallery import build_gallery
@@ -140,10 +145,11 @@ def gallery(
     rows = _read(manifest)
     if not rows:
         raise fail(f"{manifest}: no rows", EXIT_USAGE)
+    start = time.monotonic()
     with data_bar(MofNCompleteColumn()) as bar:
         task = bar.add_task("gallery", total=None)
         result = build_gallery(rows, out, per_group=per_group, by=by, columns=columns,
                                progress=lambda name: bar.advance(task))
     names = [p.name for p in result.sheets.values()]
     shown = ", ".join(names[:8]) + (f", ... ({len(names) - 8} more)" if len(names) > 8 else "")
-    err.print(f"{result.html}: {len(names)} groups, contact sheets in {out}: {shown}")
+    err.print(f"{result.html}: {len(names)} groups, contact sheets in {out}: {shown} ({took(start)})")
