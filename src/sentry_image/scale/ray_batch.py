@@ -177,6 +177,8 @@ def score_batch_run(input_path: str | Path, out: str | Path, options: ScoreOptio
                 BatchScorer, fn_constructor_kwargs=kwargs, batch_size=1, compute=pool, num_cpus=1,
                 batch_format="pyarrow", runtime_env=arenas)
             scored = failed = 0
+            if on_progress is not None:  # the total is known before Ray has scored anything: show it at once
+                on_progress(skipped, None if total is None else skipped + total, failed_before)
             for summary in ds.iter_rows():
                 scored += int(summary["n"])
                 failed += int(summary["failed"])

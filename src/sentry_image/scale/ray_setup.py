@@ -21,6 +21,7 @@ from typing import Any
 
 from .batch_inputs import ScaleError
 from .local_reaper import reaper
+from .quiet_stderr import filtered_stderr
 from .ray_cluster import check_token_settings, join
 
 log = logging.getLogger(__name__)
@@ -60,17 +61,20 @@ def connect(address: str | None, *, workers: int = 1) -> Iterator[Any]:
         return
     ray.data.DataContext.get_current().enable_progress_bars = False  # the CLI draws its own; Ray's would interleave
     if address is not None:
-        join(ray, address)
-        try:
-            yield ray
-        finally:
-            ray.shutdown()  # disconnects this driver; the cluster stays up
+        with filtered_stderr():
+            join(ray, address)
+            try:
+                yield ray
+            finally:
+                ray.shutdown()  # disconnects this driver; the cluster stays up
         return
     # A short private folder: Ray's socket paths must stay under the 107-byte limit of Unix sockets. It is also
     # how the watchdog tells this run's Ray from any other.
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     try:
-        with reaper(temp_dir):  # before ray.init: a run killed while Ray starts must not leave it half started
+        # the reaper before ray.init (a run killed while Ray starts must not leave it half started) and outside
+        # the filter, so the watchdog never holds the filter's pipe
+        with reaper(temp_dir), filtered_stderr():
             _start_local(ray, workers, temp_dir)
             try:
                 yield ray
