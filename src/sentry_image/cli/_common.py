@@ -100,10 +100,22 @@ def data_bar(*columns: Any, items: bool = True) -> Iterator[Progress]:
         yield bar
 
 
+def rounded(value: Any, digits: int = 6) -> Any:
+    """``value`` with every float rounded to ``digits`` places, through dicts and lists: metrics print as figures,
+    not as the last bits of a float."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
 def took(start: float) -> str:
     """``"in 3.2 s"`` since ``start`` (a ``time.monotonic()`` reading), for the summary line a command ends with."""
     return f"in {time.monotonic() - start:.1f} s"
 
 
 __all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "Backend", "data_bar", "err", "extra_hint", "fail",
-           "log_to_console", "progress", "table_console", "took"]
+           "log_to_console", "progress", "rounded", "table_console", "took"]

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ._common import err, extra_hint, fail, table_console
+from ._common import err, extra_hint, fail, rounded, table_console
 
 export_app = typer.Typer(help="Export a detector to another runtime.", no_args_is_help=True)
 PARITY_TOLERANCE = 1e-4  # on calibrated probabilities: what the README promises for the ONNX backend
@@ -55,7 +55,7 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     shipped = [_checkpoint_row(name) for name in shipped_checkpoints()]
     registry = _registry()
     if as_json:
-        typer.echo(json.dumps({"checkpoints": shipped, "architectures": registry}, indent=2))
+        typer.echo(json.dumps({"checkpoints": rounded(shipped), "architectures": registry}, indent=2))
         return
     out = table_console()
     table = Table(title="Shipped checkpoints")
