@@ -6,6 +6,7 @@ Screenshots go to ``out/screenshots/`` (git-ignored) or ``$SENTRY_SCREENSHOTS``;
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -17,7 +18,7 @@ import pytest
 
 from sentry_image.serve.app import create_app
 from sentry_image.serve.settings import Settings
-from tests.helpers.builders import image_bytes, noise_image
+from tests.helpers.builders import image_bytes, noise_image, tiny_checkpoint
 from tests.helpers.serve_helpers import ADMIN, benchmark_files, live_server, predictions_csv
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,6 +88,40 @@ def test_demo_page_upload_shows_the_verdict(page: Any, server: str, tmp_path: Pa
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     _shot(page, "demo-result-phone")
     page.set_viewport_size({"width": 1100, "height": 900})
+
+
+def _hex(rgb: str) -> str:
+    """``rgb(122, 82, 0)`` -> ``#7a5200``."""
+    return "#" + "".join(f"{int(v):02x}" for v in re.findall(r"\d+", rgb)[:3])
+
+
+def test_demo_result_draws_the_band_and_colours_the_bar_by_verdict(page: Any, make_settings: Callable[..., Settings],
+                                                                    tmp_path: Path) -> None:
+    # a band wide enough that the tiny model's score (about 0.55) is uncertain, narrow enough to measure its edges
+    model = tiny_checkpoint(tmp_path / "wide", threshold=0.5, band=(0.1, 0.9))
+    image = tmp_path / "street.png"
+    image.write_bytes(image_bytes(noise_image((96, 64), seed=5)))
+    with live_server(create_app(make_settings(model=str(model)))) as server:
+        page.goto(server + "/")
+        page.get_by_label("Image file").set_input_files(str(image))
+        page.get_by_role("button", name="Check image").click()
+        page.wait_for_selector("[data-testid=score-bar]")
+        assert page.text_content("[data-testid=verdict]") == "uncertain"
+        track = page.locator(".bar-track").bounding_box()
+        band = page.locator("[data-testid=band]").bounding_box()
+        assert track is not None and band is not None and track["width"] > 200
+        assert (band["x"] - track["x"]) / track["width"] == pytest.approx(0.1, abs=0.01)  # as drawn on screen
+        assert (band["x"] + band["width"] - track["x"]) / track["width"] == pytest.approx(0.9, abs=0.01)
+        colours = page.evaluate("() => { const s = getComputedStyle(document.documentElement);"
+                                " return ['--ai', '--real', '--unsure'].map(v => s.getPropertyValue(v).trim()); }")
+        fill = _hex(page.locator("[data-testid=score-fill]").evaluate("el => getComputedStyle(el).fill"))
+        assert fill == colours[2] and fill not in colours[:2]  # the stylesheet's uncertain colour reached the bar
+        # what a screen reader gets: the bar's accessible name and the legend's words
+        bar = page.get_by_role("img", name=re.compile(r"AI probability 55%, inside the uncertain band"))
+        assert bar.count() == 1
+        assert page.get_by_text(re.compile(r"Uncertain band: 10%\s+to 90%")).is_visible()
+        assert "The detector is sometimes wrong" in (page.text_content("[data-testid=caveat]") or "")
+        _shot(page, "demo-result-uncertain")
 
 
 def test_questionnaire_to_the_end(page: Any, server: str) -> None:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
+from ...detect import Detector
 from .. import benchmarks as lb
 from .. import questionnaire as q
 from .. import survey_results
@@ -19,6 +20,7 @@ from ..deps import DetectorDep, SessionDep, SettingsDep, check_admin, find_team
 from ..errors import ApiError
 from ..explain import explain
 from ..pictures import result_picture
+from ..settings import Settings
 from .detect import judge_and_draw
 
 router = APIRouter(include_in_schema=False)
@@ -29,9 +31,15 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
+def _demo(request: Request, detector: Detector, settings: Settings, **context: Any) -> HTMLResponse:
+    low, high = detector.band
+    return _page(request, "demo.html", model=detector.name, max_mb=settings.max_upload_bytes // 2**20,
+                 band=(round(100 * low), round(100 * high)) if low < high else None, **context)
+
+
 @router.get("/", response_class=HTMLResponse)
 def demo(request: Request, detector: DetectorDep, settings: SettingsDep) -> HTMLResponse:
-    return _page(request, "demo.html", model=detector.name, max_mb=settings.max_upload_bytes // 2**20)
+    return _demo(request, detector, settings)
 
 
 @router.post("/", response_class=HTMLResponse)
@@ -40,8 +48,8 @@ async def demo_result(request: Request, detector: DetectorDep, settings: Setting
     draw = partial(result_picture, max_pixels=detector.max_pixels)
     verdict, picture = (await judge_and_draw(request, [file], detector, settings.max_upload_bytes, 1, draw))[0]
     row = verdict.to_dict()
-    return _page(request, "demo.html", model=detector.name, max_mb=settings.max_upload_bytes // 2**20,
-                 verdict=row, plain=explain(row), picture=picture)
+    plain = explain(row, band=detector.band, metrics=detector.config.get("metrics"), provenance=detector.provenance)
+    return _demo(request, detector, settings, verdict=row, plain=plain, picture=picture)
 
 
 def _leaderboard(request: Request, session: Any, slug: str | None, status: int = 200, **extra: Any) -> HTMLResponse:
