@@ -6,6 +6,8 @@ The library behind it (:func:`sentry_image.evaluate.recalibrate.recalibrate`) is
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +74,22 @@ def test_bad_input_exits_2_with_a_message(case: str, ckpt: Path, tmp_path: Path)
             "out not empty": "not an empty folder"}[case]
     assert want in result.output and "Traceback" not in result.output
     assert not (out / "config.json").exists()
+
+
+def test_calibrate_on_forty_images_warns_in_one_line_and_records_it(ckpt: Path, tmp_path: Path) -> None:
+    data = labelled_folder(tmp_path / "data", 20, 20)
+    out = tmp_path / "recal"
+    # the real entry point: the warning must reach stderr through the command's own logging setup
+    cmd = [sys.executable, "-c", "from sentry_image.cli import main; main()", "calibrate", "--model", str(ckpt),
+           "--data", str(data), "--out", str(out), "--method", "isotonic"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr  # warned, not refused
+    lines = [line for line in done.stderr.splitlines() if "calibration warning:" in line]
+    assert len(lines) == 1, done.stderr
+    cal = json.loads((out / "config.json").read_text())["calibration"]
+    low, high = cal["uncertain_band"]
+    assert (f"calibration warning: isotonic fitted on 40 images (20 real, 20 AI), threshold {cal['threshold']:.3f}, "
+            f"uncertain band [{low:.3f}, {high:.3f}]: too few images for isotonic") in lines[0]
+    assert cal["extra"]["warnings"] and all(issue in lines[0] for issue in cal["extra"]["warnings"])
+    assert "see the calibration warning above" in done.stderr.splitlines()[-1]
+

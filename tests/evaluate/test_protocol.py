@@ -106,7 +106,8 @@ def test_eval_and_leaderboard_commands(eval_data: tuple[Path, Path], tmp_path: P
     assert done.exit_code == 0, done.output
     board = json.loads((tmp_path / "results" / "leaderboard.json").read_text())
     assert len(board["rows"]) == 2 and board["rows"][0]["preprocessing"] == "native, crop 32"
-    assert board["rows"] == leaderboard_rows([read_report(p) for p in reports])
+    assert board["rows"] == leaderboard_rows([read_report(p) for p in reports], reports)
+    assert {row["report"] for row in board["rows"]} == set(reports)
     assert write_leaderboard(reports, tmp_path / "again")[1].read_text() == (tmp_path / "results" /
                                                                             "leaderboard.md").read_text()
 

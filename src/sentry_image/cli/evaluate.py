@@ -1,17 +1,23 @@
 """``sentry-image eval`` (the MPBench protocol per subset x degradation) and ``sentry-image leaderboard``.
 
 Both run on the inference core: the checkpoint is scored on onnxruntime when it has a graph. Exit codes: 0
-success, 2 usage error (bad suite or benchmark key, missing data or model).
+success, 2 usage error (bad suite or benchmark key, missing data or model, a leaderboard that would be replaced
+without ``--overwrite``).
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import Backend, err, fail, log_to_console
+from ._common import Backend, err, fail, log_to_console, progress
+
+if TYPE_CHECKING:
+    from ..evaluate.protocol import EvalReport
 
 
 def eval_cmd(
@@ -38,6 +44,15 @@ def eval_cmd(
     = None,
     backend: Annotated[Backend, typer.Option(help="auto (onnxruntime when the checkpoint has a graph), onnx, or "
                                                   "torch; --model may be a .onnx file.")] = Backend.auto,
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", min=0, max=100_000, help="Bootstrap replicates of the 95 % intervals on AUC, AP and accuracy "
+                                                "(real and AI resampled separately, seed 0); 0 = no intervals.")]
+    = 1000,
+    min_per_class: Annotated[int, typer.Option(
+        "--min-per-class", min=0, help="A subset with fewer real or AI images than this is marked 'n too small' "
+                                       "and left out of the heatmaps.")] = 30,
+    show_progress: Annotated[bool | None, typer.Option(
+        "--progress/--no-progress", help="Progress bar on stderr (default: when stderr is a terminal).")] = None,
 ) -> None:
     """Evaluate a checkpoint with the MPBench protocol per subset x degradation; write JSON, Markdown, HTML."""
     from ..config import ConfigError
@@ -45,6 +60,7 @@ def eval_cmd(
     from ..evaluate.protocol import evaluate_checkpoint
     from ..evaluate.report import write_report
     from ..evaluate.suites import load_suite
+    from ..evaluate.uncertainty import IntervalConfig
     from ..models.checkpoint import CheckpointError
 
     if data is None and benchmark is None:
@@ -65,30 +81,67 @@ def eval_cmd(
     except ConfigError as exc:
         raise fail(f"--suite: {exc}") from None
     log_to_console()
-    try:
-        report = evaluate_checkpoint(model, bench.spec, suite=chosen, split=bench.split, split_seed=bench.split_seed,
-                                     subset_key=bench.subset_key, backend=str(backend), root=bench.root,
-                                     real=bench.real or None)
-    except (CheckpointError, ValueError) as exc:
-        raise fail(str(exc)) from None
-    paths = write_report(report, out)
-    overall = report.results[report.conditions[0]]["all"]
-    auc = f"{overall['auc']:.3f}" if "auc" in overall else "n/a (one class only)"
-    err.print(f"{report.conditions[0]} AUC {auc}, accuracy {overall['accuracy']['overall']:.3f} on {overall['n']} "
-              f"images; wrote {', '.join(str(p) for p in paths)}")
+    started = time.perf_counter()
+    show = sys.stderr.isatty() if show_progress is None else show_progress
+    with progress(show) as bar:
+        task = bar.add_task("scoring", total=None, failed=0)
+
+        def advance(done: int, total: int, failed: int) -> None:
+            bar.update(task, completed=done, total=total, failed=failed)
+
+        try:
+            report = evaluate_checkpoint(model, bench.spec, suite=chosen, split=bench.split,
+                                         split_seed=bench.split_seed, subset_key=bench.subset_key,
+                                         backend=str(backend), root=bench.root, real=bench.real or None,
+                                         intervals=IntervalConfig(replicates=bootstrap, min_per_class=min_per_class),
+                                         progress=advance)
+        except (CheckpointError, ValueError) as exc:
+            raise fail(str(exc)) from None
+    write_report(report, out)
+    err.print(summary_line(report, time.perf_counter() - started, out))
+
+
+def summary_line(report: EvalReport, seconds: float, out: Path) -> str:
+    """The one line ``eval`` ends with: counts, time, the headline figures with intervals, small subsets."""
+    from ..evaluate.tables import note, reference, subset_order
+    from ..evaluate.uncertainty import interval_text
+
+    ref = reference(report)
+    cell = report.results[ref]["all"]
+    ci = cell.get("ci", {})
+    scored, failed = report.data["n"], len(report.data["skipped"])
+    subsets = [s for s in subset_order(report) if s != "all"]
+    small = [s for s in subset_order(report) if note(report, report.results[ref][s])]
+    auc = interval_text(cell["auc"], ci.get("auc")) if "auc" in cell else "n/a (one class only)"
+    accuracy = interval_text(cell["accuracy"]["overall"], ci.get("accuracy"))
+    n_cond = len(report.conditions)
+    line = (f"{scored} images scored, {failed} failed" + (" (listed in report.json, data.skipped)" if failed else "")
+            + f", {len(subsets)} subset{'s' * (len(subsets) != 1)} x {n_cond} condition{'s' * (n_cond != 1)} in "
+            f"{seconds:.1f} s; {ref} AUC {auc}, accuracy {accuracy}")
+    if small:
+        line += f"; n too small (< {report.uncertainty.get('min_per_class')} per class): {', '.join(small)}"
+    return line + f"; report in {out}"
 
 
 def leaderboard_cmd(
     reports: Annotated[list[Path], typer.Argument(help="report.json files written by eval.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for leaderboard.md and leaderboard.json.")]
     = Path("results"),
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace the leaderboard files already in --out (by default their rows are kept and "
+                            "the command refuses).")] = False,
 ) -> None:
     """Regenerate the results table from evaluation reports (never edited by hand)."""
-    from ..evaluate.report import write_leaderboard
+    from ..evaluate.leaderboard import existing_leaderboard, write_leaderboard
 
     missing = [str(p) for p in reports if not p.is_file()]
     if missing:
         raise fail(f"no such report: {', '.join(missing)}")
+    there = existing_leaderboard(out)
+    if there and not overwrite:
+        given = f"these {len(reports)} reports" if len(reports) != 1 else "this one report"
+        raise fail(f"{out} already holds {' and '.join(p.name for p in there)}: pass --overwrite to replace them with "
+                   f"the rows of {given} only, or choose another --out")
     for path in write_leaderboard(reports, out):
         err.print(f"wrote {path}")
 

@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..data.splits import Split
 from ..models.calibration import Calibration, IsotonicKnots
+from .calibration_checks import check_fit, warning_line
 from .metrics import roc_curve
 
 ThresholdRule = Literal["balanced", "fpr"]
@@ -245,6 +246,9 @@ def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "tempera
         prior: strength of the temperature fit's pull towards the identity mapping (see :func:`_platt`).
         held_out: splits (e.g. the test split) that must share no image with the calibration split.
         selective_accuracy: above 0, the band comes from :func:`selective_band` at this target instead.
+
+    A fit on too few images, or with a degenerate band, is made, logged as one warning line and recorded in
+    ``extra["warnings"]`` (see :mod:`.calibration_checks`).
     """
     if not isinstance(scored, ScoredSplit):
         raise TypeError("fit_calibration takes a ScoredSplit (logits bound to the calibration Split)")
@@ -281,6 +285,10 @@ def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "tempera
                      f"from {len(split.groups)} groups; {split.description}")
     cal.extra = {"fit": {"method": method, "threshold_rule": rule, "band_halfwidth": band_halfwidth, "n": len(split)}
                  | ({"target_fpr": target_fpr} if rule == "fpr" else {}) | band_fit}
+    issues = check_fit(method, y, cal.probability(z), cal)
+    if issues:  # kept with the checkpoint, so a later reader sees what the fit's author was told
+        cal.extra["warnings"] = issues
+        log.warning("%s", warning_line(method, y, cal, issues))
     return cal
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .bootstrap import percentile, replicate_metrics
+
 
 def _check(y: ArrayLike, s: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     yt = np.asarray(y).astype(np.int64).reshape(-1)
@@ -58,18 +60,10 @@ def bootstrap_auc(y: ArrayLike, s: ArrayLike, *, n: int = 1000, level: float = 0
     """
     yt, st = _check(y, s)
     _both_classes(yt)
-    rng = np.random.default_rng(seed)
-    keys = np.arange(yt.size) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
-    members = [[np.flatnonzero((keys == g) & (yt == label)) for g in np.unique(keys[yt == label])]
-               for label in (0, 1)]
-    values = []
-    for _ in range(n):
-        idx = np.concatenate([np.concatenate([m[i] for i in rng.integers(0, len(m), len(m))]) for m in members])
-        values.append(auc(yt[idx], st[idx]))
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(values, [tail, 1.0 - tail])
-    return {"auc": round(auc(yt, st), 4), "low": round(float(low), 4), "high": round(float(high), 4),
-            "n": int(yt.size)}
+    keys = None if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+    values = replicate_metrics(yt, st, replicates=n, seed=seed, groups=keys)["auc"]
+    low, high = percentile(values, level)
+    return {"auc": round(auc(yt, st), 4), "low": round(low, 4), "high": round(high, 4), "n": int(yt.size)}
 
 
 def average_precision(y: ArrayLike, s: ArrayLike) -> float:

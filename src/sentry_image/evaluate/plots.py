@@ -13,7 +13,7 @@ import numpy as np
 
 from .metrics import roc_curve
 from .protocol import EvalReport
-from .tables import NA, grid_table, reference, subset_order
+from .tables import NA, grid_values, min_per_class, reference, subset_order
 
 
 def plot_figures(report: EvalReport, out: Path) -> list[Path]:
@@ -62,20 +62,30 @@ def plot_figures(report: EvalReport, out: Path) -> list[Path]:
     paths.append(_save(fig, out / "reliability.png"))
 
     for metric in ("accuracy", "auc"):
-        table = grid_table(report, metric)
-        values = np.array([[float(v) if v != NA else np.nan for v in r[1:]] for r in table[1:]])
-        # wide enough for the title even with two or three conditions
-        fig, ax = plt.subplots(figsize=(max(6.5, 2.0 + 0.75 * len(report.conditions)), 1.2 + 0.45 * len(values)))
-        im = ax.imshow(values, vmin=0.0 if metric == "accuracy" else 0.5, vmax=1.0, cmap="RdYlGn", aspect="auto")
-        ax.set_xticks(range(len(report.conditions)), report.conditions, rotation=40, ha="right", fontsize=8)
-        ax.set_yticks(range(len(values)), [r[0] for r in table[1:]], fontsize=8)
-        for (i, j), v in np.ndenumerate(values):
-            ax.text(j, i, NA if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)
-        fig.colorbar(im, ax=ax, fraction=0.03)
-        ax.set_title(f"{'Accuracy at the stored threshold' if metric == 'accuracy' else 'AUC'}: "
-                     "subset (rows) x degradation (columns)", fontsize=10)
-        paths.append(_save(fig, out / f"heatmap_{metric}.png"))
+        paths.append(_heatmap(plt, report, metric, out / f"heatmap_{metric}.png"))
     return paths
+
+
+def _heatmap(plt: Any, report: EvalReport, metric: str, path: Path) -> Path:
+    """Subset x condition colours; a small cell is hatched and unlabelled (no colour: no finding)."""
+    subsets, values, small = grid_values(report, metric)
+    # wide enough for the title even with two or three conditions
+    fig, ax = plt.subplots(figsize=(max(6.5, 2.0 + 0.75 * len(report.conditions)), 1.4 + 0.45 * len(values)))
+    im = ax.imshow(values, vmin=0.0 if metric == "accuracy" else 0.5, vmax=1.0, cmap="RdYlGn", aspect="auto")
+    ax.set_xticks(range(len(report.conditions)), report.conditions, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(len(values)), subsets, fontsize=8)
+    for (i, j), v in np.ndenumerate(values):
+        if small[i, j]:
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.6", lw=0))
+        ax.text(j, i, "n too small" if small[i, j] else NA if np.isnan(v) else f"{v:.2f}", ha="center",
+                va="center", fontsize=7 if small[i, j] else 8)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    title = (f"{'Accuracy at the stored threshold' if metric == 'accuracy' else 'AUC'}: subset (rows) x "
+             "degradation (columns)")
+    if small.any():
+        title += f"\nhatched: fewer than {min_per_class(report)} real or AI images, left out"
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -2,8 +2,9 @@
 
 Everything here is generated from the JSON (never edited by hand): the plots are ROC curves per subset on the
 clean condition, a reliability diagram, and a subset x degradation heatmap of accuracy at the stored threshold
-and of AUC. :func:`write_leaderboard` turns several reports into one results table. A metric that is undefined
-(AUC, AP, EER without real or without AI images) is shown as ``n/a``, never as a number.
+and of AUC. :func:`write_leaderboard` (from :mod:`.leaderboard`) turns several reports into one results table. A
+metric that is undefined (AUC, AP, EER without real or without AI images) is shown as ``n/a``, never as a number;
+AUC, AP and accuracy carry bootstrap intervals, and subsets too small to read are marked (:mod:`.uncertainty`).
 """
 
 from __future__ import annotations
@@ -14,20 +15,16 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
+from .leaderboard import leaderboard_rows, write_leaderboard
 from .plots import plot_figures
 from .protocol import EvalReport
 from .tables import (
     condition_table,
-    fmt,
     grid_table,
-    markdown_table,
     metric_table,
+    min_per_class,
     one_class_note,
-    preprocessing_summary,
     reference,
     summary_lines,
     to_markdown,
@@ -54,6 +51,7 @@ def to_html(report: EvalReport, images: Sequence[Path]) -> str:
     title = html.escape(f"Evaluation of {report.model} ({report.architecture})")
     ref = reference(report)
     note = one_class_note(report)
+    small = f"; hatched: fewer than {min_per_class(report)} real or AI images, left out (see the tables)"
     facts = "".join(f"<li>{html.escape(line).replace('`', '')}</li>" for line in summary_lines(report))
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;"
@@ -70,8 +68,9 @@ def to_html(report: EvalReport, images: Sequence[Path]) -> str:
                                  "(bar labels: images per bin).")
             + "<h2>Subset x degradation</h2><p>Conditions, each applied alike to real and AI images:</p>"
             + _html_table(condition_table(report)).replace("<table>", '<table class="conditions">', 1)
-            + fig("heatmap_accuracy", "Accuracy at the stored threshold (real and AI pooled) per subset and condition.")
-            + fig("heatmap_auc", "AUC per subset and condition (n/a: one class only).")
+            + fig("heatmap_accuracy", "Accuracy at the stored threshold (real and AI pooled) per subset and condition"
+                                      f"{small}.")
+            + fig("heatmap_auc", f"AUC per subset and condition (n/a: one class only){small}.")
             + f"<h3>AUC</h3>{_html_table(grid_table(report, 'auc'))}"
             + f"<h3>Accuracy at the stored threshold</h3>{_html_table(grid_table(report, 'accuracy'))}"
             + "</body></html>\n")
@@ -96,57 +95,7 @@ def write_report(report: EvalReport, out: str | Path) -> list[Path]:
 
 
 def read_report(path: str | Path) -> EvalReport:
-    return EvalReport.from_dict(json.loads(Path(path).read_text()))
-
-
-def leaderboard_rows(reports: Sequence[EvalReport]) -> list[dict[str, Any]]:
-    """One row per report, best clean AUC first; the mean and worst AUC are over the degraded conditions."""
-    rows = []
-    for r in reports:
-        ref = reference(r)
-        clean = r.results[ref]["all"]
-        degraded = [float(r.results[c]["all"]["auc"]) for c in r.conditions
-                    if c != ref and r.results[c]["all"].get("auc") is not None]
-        rows.append({"model": r.model, "architecture": r.architecture, "parameters": r.num_parameters,
-                     "preprocessing": preprocessing_summary(r.preprocessing), "data": r.data["source"],
-                     "split": r.data["split"], "suite": r.suite, "n": clean["n"], "auc": clean.get("auc"),
-                     "ap": clean.get("ap"),
-                     "accuracy": clean["accuracy"]["overall"],
-                     "auc_format_matched": r.results.get("format_matched", {}).get("all", {}).get("auc"),
-                     "auc_mean_degraded": float(np.mean(degraded)) if degraded else None,
-                     "auc_worst_degraded": float(np.min(degraded)) if degraded else None,
-                     "checkpoint": r.checkpoint, "images_per_s": r.throughput.get("images_per_s"),
-                     "forward_images_per_s": r.throughput.get("forward_images_per_s"),
-                     "torch_threads": r.throughput.get("torch_threads")})
-    return sorted(rows, key=lambda row: -(row["auc"] or 0.0))
-
-
-def write_leaderboard(paths: Sequence[str | Path], out: str | Path) -> list[Path]:
-    """Regenerate ``leaderboard.json`` and ``leaderboard.md`` in ``out`` from report JSON files."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = leaderboard_rows([read_report(p) for p in paths])
-    js = out / "leaderboard.json"
-    js.write_text(json.dumps({"sources": [str(p) for p in paths], "rows": rows}, indent=1) + "\n")
-    cols = ["model", "architecture", "parameters", "preprocessing", "auc", "ap", "accuracy", "auc_format_matched",
-            "auc_mean_degraded", "auc_worst_degraded", "forward_images_per_s", "n", "data", "split", "suite",
-            "checkpoint"]
-
-    def cell(key: str, value: Any) -> str:
-        if key == "parameters":
-            return f"{value:,}"
-        if key == "forward_images_per_s" and value is not None:
-            return f"{value:.1f}"
-        return fmt(value) if isinstance(value, float) or value is None else str(value)
-
-    table = [cols] + [[cell(c, row.get(c)) for c in cols] for row in rows]
-    md = out / "leaderboard.md"
-    md.write_text("# Results (generated by `sentry-image leaderboard`; do not edit)\n\n" + markdown_table(table)
-                  + "\n\nAUC columns: all subsets pooled; degraded = the suite's conditions other than clean (compare"
-                  " rows of the same data, split and suite only); n/a: undefined (one class only);"
-                  " forward images/s: preprocessing + forward of one fixed 640x480 image, batch 1, on the evaluating"
-                  " CPU.\n")
-    return [js, md]
+    return EvalReport.read(path)
 
 
 __all__ = ["leaderboard_rows", "read_report", "to_html", "write_leaderboard", "write_report"]
