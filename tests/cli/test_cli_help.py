@@ -70,3 +70,21 @@ def test_top_level_help_lists_detect_first() -> None:
     names = [n for n in re.findall(r"^│ ([a-z-]+)\s{2,}", _help(), flags=re.M) if not n.startswith("-")]
     assert names[:2] == ["detect", "models"], names
 
+
+def test_every_option_says_what_it_does() -> None:
+    """An option whose help is only its default leaves the user guessing (``--batch-size`` once did)."""
+    root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
+
+    def walk(group: TyperGroup, path: list[str]) -> list[str]:
+        silent = []
+        for name in group.list_commands(click.Context(group)):
+            cmd = group.get_command(click.Context(group), name)
+            if isinstance(cmd, TyperGroup):
+                silent += walk(cmd, [*path, name])
+            elif cmd is not None:
+                silent += [f"{' '.join([*path, name])} {p.name}" for p in cmd.params
+                           if isinstance(p, TyperOption) and not p.hidden and not (p.help or "").strip()]
+        return silent
+
+    assert walk(root, []) == []

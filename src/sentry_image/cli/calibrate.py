@@ -3,7 +3,9 @@
 A detector's calibration and threshold are only as good as the match between its calibration split and the images
 it meets; a user with labelled images of their own domain can refit them without retraining
 (:func:`sentry_image.evaluate.recalibrate.recalibrate`). Every image given is the calibration split: none of it may
-be reused as a test set afterwards. Exit codes: 0 success, 2 usage error (missing model or data, one class only).
+be reused as a test set afterwards. A fit on too few images or with a degenerate uncertain band is made, with a
+warning on stderr that is also recorded in the new ``config.json``. Exit codes: 0 success, 2 usage error (missing
+model or data, one class only).
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ def calibrate_cmd(
     threshold_rule: Annotated[Rule, typer.Option("--threshold-rule", help="balanced (max TPR - FPR) or fpr "
                                                                           "(FPR on real images <= --target-fpr).")]
     = Rule.balanced,
-    target_fpr: Annotated[float, typer.Option("--target-fpr", min=0.0, max=1.0)] = 0.05,
+    target_fpr: Annotated[float, typer.Option(
+        "--target-fpr", min=0.0, max=1.0,
+        help="With --threshold-rule fpr: the largest share of real images allowed to be called AI.")] = 0.05,
     band_halfwidth: Annotated[float, typer.Option("--band-halfwidth", min=0.0, max=1.0,
                                                   help="Uncertain band: threshold -/+ this.")] = 0.15,
     selective_accuracy: Annotated[float, typer.Option(
@@ -62,8 +66,11 @@ def calibrate_cmd(
     except ImportError as exc:  # isotonic fits need scikit-learn
         raise fail(f"{exc}") from None
     low, high = cal.uncertain_band
+    # the warning itself is logged where the fit is made (training fits log it alike); here, where it is kept
+    caveat = (f"; see the calibration warning above, also recorded in {out / 'config.json'} (calibration.extra."
+              "warnings)" if cal.extra.get("warnings") else "")
     err.print(f"threshold {cal.threshold:.4f}, uncertain band [{low:.4f}, {high:.4f}]; {cal.fitted_on.split(';')[0]}; "
-              f"wrote {out}")
+              f"wrote {out}{caveat}")
 
 
 __all__ = ["calibrate_cmd"]
