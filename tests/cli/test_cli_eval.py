@@ -29,7 +29,7 @@ def reports(data: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -
     for name in ("a", "b"):
         done = CliRunner().invoke(app, ["eval", "--model", str(ckpt), "--data", str(manifest), "--suite", "clean",
                                         "--bootstrap", "200", "--out", str(root / name)])
-        assert done.exit_code == 0, done.output
+        assert done.exit_code == 1, done.output  # the broken image: exit 1, report written
     return [root / name / "report.json" for name in ("a", "b")]
 
 
@@ -45,7 +45,7 @@ def test_eval_ends_with_one_summary_line(data: tuple[Path, Path], tmp_path: Path
     manifest, ckpt = data
     done = CliRunner().invoke(app, ["eval", "--model", str(ckpt), "--data", str(manifest), "--suite", "clean",
                                     "--progress", "--out", str(tmp_path / "r")])
-    assert done.exit_code == 0, done.output
+    assert done.exit_code == 1, done.output  # the one broken image: reported, the report written, exit 1
     last = done.output.strip().splitlines()[-1]
     cell = json.loads((tmp_path / "r" / "report.json").read_text())["results"]["clean"]["all"]
     auc = f"{cell['auc']:.3f} [{cell['ci']['auc'][0]:.3f}, {cell['ci']['auc'][1]:.3f}]"
@@ -59,7 +59,7 @@ def test_eval_options_set_the_replicates_and_the_small_rule(data: tuple[Path, Pa
     manifest, ckpt = data
     done = CliRunner().invoke(app, ["eval", "--model", str(ckpt), "--data", str(manifest), "--suite", "clean",
                                     "--bootstrap", "0", "--min-per-class", "4", "--out", str(tmp_path / "r")])
-    assert done.exit_code == 0, done.output
+    assert done.exit_code == 1, done.output  # the broken image: exit 1, report written
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["uncertainty"]["replicates"] == 0 and report["results"]["clean"]["gan"]["small"] is False
     assert "n too small" not in done.output and "[" not in done.output.strip().splitlines()[-1].split(";")[1]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import Backend, err, fail, log_to_console, progress
+from ._common import EXIT_OK, EXIT_SOME_FAILED, Backend, err, fail, log_to_console, progress
 
 if TYPE_CHECKING:
     from ..evaluate.protocol import EvalReport
@@ -99,6 +99,8 @@ def eval_cmd(
             raise fail(str(exc)) from None
     write_report(report, out)
     err.print(summary_line(report, time.perf_counter() - started, out))
+    # the CLI contract: a report is written either way, but images that could not be scored make the exit 1
+    raise typer.Exit(EXIT_SOME_FAILED if report.data["skipped"] else EXIT_OK)
 
 
 def summary_line(report: EvalReport, seconds: float, out: Path) -> str:
