@@ -78,3 +78,15 @@ def test_calibration_takes_any_array_like(logits: object) -> None:
     p = Calibration(temperature=2.0, bias=0.0).probability(logits)  # type: ignore[arg-type]
     assert p.dtype == np.float64
     np.testing.assert_allclose(p, [0.5, 1 / (1 + np.exp(-1.0))])
+
+
+def test_whole_images_of_different_sizes_score_in_one_call_as_they_do_alone() -> None:
+    """crop_mode "none" feeds each image at its own size: a batch mixes shapes, which one array cannot hold."""
+    runner = MeanRunner()
+    runner.preprocess_cfg = PreprocessConfig(crop_mode="none")
+    scorer = CropScorer(runner)
+    images = [noise_image(seed=s, size=size) for s, size in enumerate([(40, 30), (64, 48), (40, 30), (33, 57)])]
+    together = scorer.score([scorer.prepare(im) for im in images])
+    alone = [scorer.score([scorer.prepare(im)]).logits[0] for im in images]
+    np.testing.assert_array_equal(together.logits, alone)
+    assert sorted(runner.batches[:3]) == sorted([(2, 3, 30, 40), (1, 3, 48, 64), (1, 3, 57, 33)])  # one per shape

@@ -8,7 +8,7 @@ without it; training wraps the arrays with ``torch.from_numpy``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,10 @@ from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: the choices of the fields added after the first release; the first value of each is its default, which is the
+#: behaviour every earlier config.json was written with (so those configs load and preprocess identically)
+CHOICES: dict[str, tuple[str, ...]] = {"crop_mode": ("centre", "none"), "pad_mode": ("reflect", "zero"),
+                                       "crop_rounding": ("floor", "half_even"), "resize_mode": ("short", "square")}
 
 
 @dataclass
@@ -29,8 +33,18 @@ class PreprocessConfig:
             ``None`` keeps native resolution (forensic detectors must not resample away the traces).
         num_crops: 1 = a centre crop; N > 1 = crops on a k x k grid, k = round(sqrt(N)) (5 gives 4), spread evenly
             over the image (a side no longer than the crop gets one position), logits averaged.
-        pad_small: images smaller than ``crop_size`` are padded by reflection rather than upsampled.
+        pad_small: images smaller than ``crop_size`` are padded (see ``pad_mode``) rather than upsampled.
         mean, std: per-channel normalisation of [0, 1] pixels.
+        crop_mode: ``centre`` crops as ``num_crops`` says; ``none`` feeds the whole (optionally resized) image, as
+            published detectors evaluated without cropping do; its array then has the image's own size, and
+            ``crop_size`` is only the size of the example batch an ONNX export is traced and checked with.
+        pad_mode: ``reflect`` (keeps local pixel statistics) or ``zero`` (black pixels, what torchvision's
+            ``CenterCrop`` pads with: needed to reproduce models evaluated that way).
+        crop_rounding: a single crop's origin is ``floor((side - crop) / 2)`` (``floor``) or that half rounded to
+            the nearest, ties to even (``half_even``, torchvision's ``CenterCrop``); they differ by one pixel when
+            ``side - crop`` is odd.
+        resize_mode: ``short`` resizes the short side to ``resize_short`` keeping the aspect ratio; ``square``
+            resizes both sides to ``resize_short`` (torchvision's ``Resize((n, n))``).
     """
 
     crop_size: int = 224
@@ -39,9 +53,27 @@ class PreprocessConfig:
     pad_small: bool = True
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    crop_mode: str = "centre"
+    pad_mode: str = "reflect"
+    crop_rounding: str = "floor"
+    resize_mode: str = "short"
+
+    def __post_init__(self) -> None:
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"preprocessing {name}: {getattr(self, name)!r} is not one of {list(allowed)}")
+        if self.crop_mode == "none" and self.num_crops != 1:
+            raise ValueError(f"preprocessing: crop_mode 'none' feeds the whole image once, but "
+                             f"num_crops={self.num_crops}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The ``preprocessing`` entry of ``config.json``. The later fields are written only when they differ
+        from their defaults, so a config written before they existed is rewritten byte for byte."""
+        d = asdict(self)
+        for f in fields(self):
+            if f.name in CHOICES and d[f.name] == f.default:
+                del d[f.name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PreprocessConfig:
@@ -55,23 +87,39 @@ class PreprocessConfig:
         return cls(**known)
 
 
-def _crop_origins(length: int, size: int, n: int) -> list[int]:
+def _centre(length: int, size: int, rounding: str) -> int:
+    # Python's round() ties to even, as torchvision's CenterCrop computes its origin
+    return max(0, (length - size) // 2 if rounding == "floor" else round((length - size) / 2.0))
+
+
+def _crop_origins(length: int, size: int, n: int, rounding: str = "floor") -> list[int]:
     if n <= 1 or length <= size:
-        return [max(0, (length - size) // 2)]
+        return [_centre(length, size, rounding)]
     return [round(i * (length - size) / (n - 1)) for i in range(n)]
 
 
-def crop_grid(h: int, w: int, size: int, n: int) -> list[tuple[int, int]]:
-    """Top-left corners of ``n`` (rounded to a square grid) crops of ``size`` spread evenly over an image."""
+def crop_grid(h: int, w: int, size: int, n: int, rounding: str = "floor") -> list[tuple[int, int]]:
+    """Top-left corners of ``n`` (rounded to a square grid) crops of ``size`` spread evenly over an image
+    (``rounding``: how a single centre crop's origin is rounded, see :attr:`PreprocessConfig.crop_rounding`)."""
     if n <= 1:
-        return [(max(0, (h - size) // 2), max(0, (w - size) // 2))]
+        return [(_centre(h, size, rounding), _centre(w, size, rounding))]
     k = max(1, round(n**0.5))
-    return [(y, x) for y in _crop_origins(h, size, k) for x in _crop_origins(w, size, k)]
+    return [(y, x) for y in _crop_origins(h, size, k, rounding) for x in _crop_origins(w, size, k, rounding)]
+
+
+def _resized_size(width: int, height: int, cfg: PreprocessConfig) -> tuple[int, int]:
+    """``(w, h)`` after the configured resize (the input size when there is none)."""
+    if cfg.resize_short is None:
+        return width, height
+    if cfg.resize_mode == "square":
+        return cfg.resize_short, cfg.resize_short
+    scale = cfg.resize_short / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def preprocess(image: Image.Image, cfg: PreprocessConfig) -> NDArray[np.float32]:
     """Turn one RGB image into a ``[crops, 3, crop_size, crop_size]`` float32 array, per ``cfg`` (``crops``: see
-    ``num_crops``).
+    ``num_crops``); with ``crop_mode="none"``, ``[1, 3, H, W]`` of the whole (resized) image.
 
     The arithmetic is float32 throughout, element by element as torch does it, so checkpoints trained when this
     ran in torch see the same inputs bit for bit.
@@ -79,17 +127,19 @@ def preprocess(image: Image.Image, cfg: PreprocessConfig) -> NDArray[np.float32]
     if image.mode != "RGB":
         image = image.convert("RGB")
     if cfg.resize_short is not None:
-        w, h = image.size
-        scale = cfg.resize_short / min(w, h)
-        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
+        image = image.resize(_resized_size(*image.size, cfg), Image.Resampling.BILINEAR)
     pixels = np.asarray(image)
     size = cfg.crop_size
     h, w = pixels.shape[:2]
+    if cfg.crop_mode == "none":
+        return _normalise(pixels[None], cfg)
     if h < size or w < size:
         if cfg.pad_small:
             ph, pw = max(0, size - h), max(0, size - w)
-            # reflection keeps local pixel statistics; padding with a constant would add a fake edge
-            pixels = np.pad(pixels, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="reflect")
+            pad = ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0))
+            # reflection keeps local pixel statistics (a constant would add a fake edge); zero is what a model
+            # evaluated behind torchvision's CenterCrop saw
+            pixels = np.pad(pixels, pad, mode="reflect") if cfg.pad_mode == "reflect" else np.pad(pixels, pad)
         else:
             scale = size / min(h, w)
             pixels = np.asarray(image.resize((max(size, round(w * scale)), max(size, round(h * scale))),
@@ -97,7 +147,13 @@ def preprocess(image: Image.Image, cfg: PreprocessConfig) -> NDArray[np.float32]
         h, w = pixels.shape[:2]
     # Crop the 8-bit pixels first and scale only the crops: the same float32 operations element by element as
     # scaling the whole image (so the same values bit for bit), on a fraction of the pixels.
-    crops = np.stack([pixels[y:y + size, x:x + size] for y, x in crop_grid(h, w, size, cfg.num_crops)])
+    crops = np.stack([pixels[y:y + size, x:x + size]
+                      for y, x in crop_grid(h, w, size, cfg.num_crops, cfg.crop_rounding)])
+    return _normalise(crops, cfg)
+
+
+def _normalise(crops: NDArray[np.uint8], cfg: PreprocessConfig) -> NDArray[np.float32]:
+    """``[n, H, W, 3]`` 8-bit pixels -> ``[n, 3, H, W]`` normalised float32."""
     out = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
     out /= np.float32(255.0)
     out -= np.asarray(cfg.mean, dtype=np.float32).reshape(1, 3, 1, 1)
@@ -109,10 +165,12 @@ def crop_boxes(width: int, height: int, cfg: PreprocessConfig) -> list[tuple[int
     """Where each crop of :func:`preprocess` lies in the input image: ``(x, y, w, h)`` in the input's pixels, in
     crop order, clipped to the image (a padded small image's crop covers all of it; a resized image's crop covers
     the corresponding larger area)."""
-    scale = 1.0 if cfg.resize_short is None else cfg.resize_short / min(width, height)
-    w, h = width, height
-    if cfg.resize_short is not None:
-        w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    if cfg.crop_mode == "none":
+        return [(0, 0, width, height)]
+    w, h = _resized_size(width, height, cfg)
+    sx = sy = 1.0 if cfg.resize_short is None else cfg.resize_short / min(width, height)
+    if cfg.resize_short is not None and cfg.resize_mode == "square":
+        sx, sy = cfg.resize_short / width, cfg.resize_short / height
     size, top, left = cfg.crop_size, 0, 0
     if h < size or w < size:
         if cfg.pad_small:
@@ -120,14 +178,14 @@ def crop_boxes(width: int, height: int, cfg: PreprocessConfig) -> list[tuple[int
             h, w = h + max(0, size - h), w + max(0, size - w)
         else:
             up = size / min(h, w)
-            scale *= up
+            sx, sy = sx * up, sy * up
             w, h = max(size, round(w * up)), max(size, round(h * up))
     boxes = []
-    for y, x in crop_grid(h, w, size, cfg.num_crops):
-        x0, y0 = max(0.0, (x - left) / scale), max(0.0, (y - top) / scale)
-        x1, y1 = min(float(width), (x - left + size) / scale), min(float(height), (y - top + size) / scale)
+    for y, x in crop_grid(h, w, size, cfg.num_crops, cfg.crop_rounding):
+        x0, y0 = max(0.0, (x - left) / sx), max(0.0, (y - top) / sy)
+        x1, y1 = min(float(width), (x - left + size) / sx), min(float(height), (y - top + size) / sy)
         boxes.append((round(x0), round(y0), max(1, round(x1 - x0)), max(1, round(y1 - y0))))
     return boxes
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "PreprocessConfig", "crop_boxes", "crop_grid", "preprocess"]
+__all__ = ["CHOICES", "IMAGENET_MEAN", "IMAGENET_STD", "PreprocessConfig", "crop_boxes", "crop_grid", "preprocess"]

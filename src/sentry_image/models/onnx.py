@@ -111,6 +111,9 @@ def export_bytes(net: DetectorModel, config: dict[str, Any], *, opset: int = DEF
 
     size = net.preprocess_cfg.crop_size
     example = torch.zeros(2, 3, size, size)
+    # a model fed whole images (crop_mode "none") takes any height and width, so those axes stay dynamic too
+    whole = net.preprocess_cfg.crop_mode == "none"
+    pixel_axes = {0: "batch", 2: "height", 3: "width"} if whole else {0: "batch"}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of dynamo; it is chosen deliberately (module docstring).
@@ -120,7 +123,7 @@ def export_bytes(net: DetectorModel, config: dict[str, Any], *, opset: int = DEF
             # A file object is accepted by the TorchScript exporter, though typed as a path only.
             torch.onnx.export(net.eval(), (example,), buf, dynamo=False, opset_version=opset,  # type: ignore[arg-type]
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+                              dynamic_axes={INPUT_NAME: pixel_axes, OUTPUT_NAME: {0: "batch"}})
         except Exception as exc:  # the exporter raises many types; the user needs the architecture named
             raise ExportError(f"cannot export {net.registry_name!r} to ONNX: {exc}") from exc
     return with_metadata(onnx.load_from_string(buf.getvalue()), _stored_config(config, opset, int8=False))

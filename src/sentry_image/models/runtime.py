@@ -111,9 +111,20 @@ class CropScorer:
         if not prepared:
             return Scored(np.zeros(0, dtype=np.float64), [])
         counts = [p.pixels.shape[0] for p in prepared]
-        batch = np.ascontiguousarray(np.concatenate([p.pixels for p in prepared]), dtype=np.float32)
-        out = np.asarray(self.runner.run(batch), dtype=np.float32).reshape(-1)
         ends = np.cumsum(counts)
+        # one forward pass per input shape: fixed crops share one; whole images (crop_mode "none", the published
+        # CNNDetection/NPR protocols) each keep their own size
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, p in enumerate(prepared):
+            by_shape.setdefault(tuple(p.pixels.shape[1:]), []).append(i)
+        out = np.empty(int(ends[-1]), dtype=np.float32)
+        for members in by_shape.values():
+            batch = np.ascontiguousarray(np.concatenate([prepared[i].pixels for i in members]), dtype=np.float32)
+            logits_of = np.asarray(self.runner.run(batch), dtype=np.float32).reshape(-1)
+            start = 0
+            for i in members:
+                out[ends[i] - counts[i]:ends[i]] = logits_of[start:start + counts[i]]
+                start += counts[i]
         per_crop = [out[end - n:end] for n, end in zip(counts, ends, strict=True)]
         logits = np.array([c.mean(dtype=np.float32) for c in per_crop], dtype=np.float64)
         regions: list[RegionLogits | None] = [RegionLogits(p.boxes, c.astype(np.float64))
