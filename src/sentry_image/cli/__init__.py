@@ -20,6 +20,7 @@ from .compare import compare
 from .data import data_app
 from .detect import detect
 from .evaluate import eval_cmd, leaderboard_cmd
+from .importers import import_cmd
 from .models import export_app, models
 from .scale import score_batch
 from .serve import serve
@@ -62,6 +63,7 @@ app.command("eval", epilog=epilog("eval"))(eval_cmd)
 app.command("leaderboard", epilog=epilog("leaderboard"))(leaderboard_cmd)
 app.command("calibrate", epilog=epilog("calibrate"))(calibrate_cmd)
 app.command("compare", epilog=epilog("compare"))(compare)
+app.command("import", epilog=epilog("import"))(import_cmd)
 app.add_typer(export_app, name="export")
 app.command("score-batch", epilog=epilog("score-batch"))(score_batch)
 app.command("serve", epilog=epilog("serve"))(serve)

@@ -52,15 +52,18 @@ def shipped_checkpoints() -> list[str]:
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    """Map ``None``/``"default"``, a shipped checkpoint name, a checkpoint folder, a ``.onnx`` file or a hub
-    reference ``hf-hub:owner/name[/folder][@revision]`` (downloaded into the hub cache, see :mod:`.hub`) to its
-    path."""
+    """Map ``None``/``"default"``, a shipped checkpoint name, a checkpoint folder, a ``.onnx`` file, a hub
+    reference ``hf-hub:owner/name[/folder][@revision]`` (downloaded into the hub cache, see :mod:`.hub`) or a
+    published detector's released file ``import:FAMILY:FILE`` (imported once into the import cache, see
+    :mod:`.importers`) to its path."""
     if model is None or str(model) == DEFAULT_MODEL:
         return _weights_root() / DEFAULT_MODEL
     if isinstance(model, str) and model.startswith("hf-hub:"):
         from .hub import resolve_hub_model  # the hub client is an optional extra: imported only when asked for
 
         return resolve_hub_model(model)
+    if isinstance(model, str) and model.startswith("import:"):
+        return _resolve_import(model)
     path = Path(model)
     if path.is_dir() or (path.is_file() and path.suffix == ".onnx"):
         return path
@@ -72,6 +75,20 @@ def resolve_model(model: str | Path | None) -> Path:
         f"a shipped checkpoint (shipped: {', '.join(shipped_checkpoints()) or 'none'}) nor a hub model "
         "(hf-hub:owner/name[@revision])"
     )
+
+
+def _resolve_import(model: str) -> Path:
+    try:  # importing builds the authors' network in torch: the train extra, imported only when asked for
+        from .importers import ImportFailure, resolve_import
+    except ImportError as exc:
+        raise CheckpointError(f"{model}: importing a published checkpoint needs torch: {TRAIN_EXTRA} "
+                              f"({exc.name} missing)") from None
+    try:
+        return resolve_import(model)
+    except ImportFailure as exc:
+        raise CheckpointError(str(exc)) from None
+    except OSError as exc:
+        raise CheckpointError(f"{model}: cannot write the import cache: {exc.strerror or exc}") from None
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:

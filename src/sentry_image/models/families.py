@@ -3,7 +3,19 @@
 Add a new family module here. The families need torch (and timm), so the inference core never imports this module.
 """
 
-from . import clip_probe, cnnspot, efficientnet_lite, lowlevel, npr, timm_zoo, tiny  # noqa: F401
+from . import (  # noqa: F401
+    clip_probe,
+    cnndetection,
+    cnnspot,
+    efficientnet_lite,
+    freqnet,
+    lowlevel,
+    npr,
+    npr_official,
+    timm_zoo,
+    tiny,
+    univfd,
+)
 from .registry import RegistryEntry, create_detector, get_entry, list_detectors
 
 __all__ = ["RegistryEntry", "create_detector", "get_entry", "list_detectors"]
