@@ -55,6 +55,8 @@ def test_backend_option_scores_on_either_runtime_alike(ckpt: Path, tmp_path: Pat
                                           "--backend", backend])
         assert result.exit_code == 0, result.output
         assert "threshold" in result.output and str(out) in result.output
+        old = json.loads((ckpt / "config.json").read_text())["calibration"]["threshold"]
+        assert f"(was {old:.4f})" in result.output  # the operating point it replaces, beside the new one
         configs[backend] = json.loads((out / "config.json").read_text())["calibration"]
     assert configs["onnx"]["threshold"] == pytest.approx(configs["torch"]["threshold"], abs=1e-3)
     assert configs["onnx"]["temperature"] == pytest.approx(configs["torch"]["temperature"], abs=1e-3)

@@ -59,6 +59,12 @@ def calibrate_cmd(
     settings = CalibrationConfig(method=method.value, threshold_rule=threshold_rule.value,
                                  target_fpr=target_fpr, band_halfwidth=band_halfwidth,
                                  selective_accuracy=selective_accuracy)
+    from ..models.checkpoint import CheckpointError, model_config
+
+    try:
+        before = model_config(model).get("calibration", {}).get("threshold")
+    except (CheckpointError, ValueError, OSError) as exc:
+        raise fail(f"--model: {exc}") from None
     try:
         cal = recalibrate(model, data, out, settings, backend=str(backend))
     except RecalibrationError as exc:
@@ -69,8 +75,10 @@ def calibrate_cmd(
     # the warning itself is logged where the fit is made (training fits log it alike); here, where it is kept
     caveat = (f"; see the calibration warning above, also recorded in {out / 'config.json'} (calibration.extra."
               "warnings)" if cal.extra.get("warnings") else "")
-    err.print(f"threshold {cal.threshold:.4f}, uncertain band [{low:.4f}, {high:.4f}]; {cal.fitted_on.split(';')[0]}; "
-              f"wrote {out}{caveat}")
+    # beside the old operating point: an imported detector's 0.5 is the authors' rule, rarely right on new images
+    was = f" (was {before:.4f})" if isinstance(before, int | float) else ""
+    err.print(f"threshold {cal.threshold:.4f}{was}, uncertain band [{low:.4f}, {high:.4f}]; "
+              f"{cal.fitted_on.split(';')[0]}; wrote {out}{caveat}")
 
 
 __all__ = ["calibrate_cmd"]
