@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.scale_helpers import image_folder
 from tests.scale.processes import score_batch
 
 pytestmark = pytest.mark.xdist_group("ray")  # one local Ray at a time on the machine, as in test_scale_ray
@@ -43,6 +42,8 @@ def test_the_filter_drops_only_the_known_line_and_keeps_everything_else() -> Non
 
 
 def test_a_successful_run_prints_its_summary_and_no_error_lines(tiny_ckpt: Path, tmp_path: Path) -> None:
+    from tests.helpers.scale_helpers import image_folder  # pyarrow: the scale extra, absent from the core install
+
     image_folder(tmp_path / "in", 6)
     out, stderr = tmp_path / "out", tmp_path / "stderr.txt"
     with score_batch([str(tmp_path / "in"), "--out", str(out), "--model", str(tiny_ckpt)], stderr) as run:
