@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from torchvision import transforms as T
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms import functional as TF
 
-from sentry_image.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, crop_grid, preprocess
+from sentry_image.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessConfig, crop_grid, describe, preprocess
 
 TOL = 1e-5
 
@@ -235,3 +236,15 @@ def test_preprocessing_needs_no_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["numpy", "float32", "(1,", "3,", "32,", "32)"]
+
+
+@pytest.mark.parametrize(("fields", "text"), [
+    ({}, "native, crop 224"),
+    ({"resize_short": 256}, "resize 256 -> crop 224"),
+    ({"num_crops": 4, "crop_size": 64}, "native, crop 64 x4"),
+    ({"pad_mode": "zero", "crop_rounding": "half_even"}, "native, crop 224, zero pad"),  # UnivFD's CenterCrop
+    ({"crop_mode": "none"}, "native, whole image"),  # CNNDetection / NPR as their authors tested
+    ({"crop_mode": "none", "resize_short": 256, "resize_mode": "square"}, "resize 256x256, whole image"),  # FreqNet
+])
+def test_describe_names_every_protocol_so_no_summary_hides_one(fields: dict[str, Any], text: str) -> None:
+    assert describe(PreprocessConfig(**fields).to_dict()) == text

@@ -188,4 +188,25 @@ def crop_boxes(width: int, height: int, cfg: PreprocessConfig) -> list[tuple[int
     return boxes
 
 
-__all__ = ["CHOICES", "IMAGENET_MEAN", "IMAGENET_STD", "PreprocessConfig", "crop_boxes", "crop_grid", "preprocess"]
+def describe(pre: dict[str, Any]) -> str:
+    """A config.json ``preprocessing`` entry in a few words for tables and model cards: ``resize 256 -> crop 224``,
+    ``native, crop 224 x4``, ``resize 256x256, whole image``, ``native, whole image``, ``native, crop 224, zero
+    pad`` (the one place every field is spelled out, so no summary hides a protocol)."""
+    cfg = PreprocessConfig.from_dict(pre)
+    if cfg.resize_short is None:
+        size = "native"
+    elif cfg.resize_mode == "square":
+        size = f"resize {cfg.resize_short}x{cfg.resize_short}"
+    else:
+        size = f"resize {cfg.resize_short}"
+    if cfg.crop_mode == "none":
+        text = f"{size}, whole image"
+    else:
+        text = f"{size} -> crop {cfg.crop_size}" if cfg.resize_short else f"{size}, crop {cfg.crop_size}"
+        text += f" x{cfg.num_crops}" if cfg.num_crops > 1 else ""
+        text += ", zero pad" if cfg.pad_mode == "zero" and cfg.pad_small else ""
+    return text
+
+
+__all__ = ["CHOICES", "IMAGENET_MEAN", "IMAGENET_STD", "PreprocessConfig", "crop_boxes", "crop_grid", "describe",
+           "preprocess"]

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..data.preprocess import describe
 from .protocol import EvalReport
 from .uncertainty import IntervalConfig, interval_text, small_note
 
@@ -160,8 +161,7 @@ def preprocessing_summary(pre: dict[str, Any]) -> str:
     """``resize 256 -> crop 224`` or ``native, crop 224`` (xN crops); a fusion's branches joined by ``+``."""
     if "crop_size" not in pre:  # a fusion: one preprocessing per branch
         return " + ".join(f"{name}: {preprocessing_summary(branch)}" for name, branch in pre.items())
-    text = (f"resize {pre['resize_short']} -> " if pre.get("resize_short") else "native, ") + f"crop {pre['crop_size']}"
-    return text + (f" x{pre['num_crops']}" if pre.get("num_crops", 1) > 1 else "")
+    return describe(pre)
 
 
 __all__ = ["LABELS", "NA", "SHOWN", "condition_table", "fmt", "grid_table", "grid_values", "intervals_line",

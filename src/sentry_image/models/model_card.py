@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ..data.preprocess import describe
 from .checkpoint import CONFIG, GRAPH, WEIGHTS, model_config, read_config, resolve_model, write_config
 from .fusion import ARCHITECTURE as FUSION
 from .fusion import branch_specs
@@ -116,10 +117,7 @@ def _num(value: Any, digits: int = 3) -> str:
 
 
 def _preprocessing(pre: dict[str, Any]) -> str:
-    resize = f"shorter side resized to {pre['resize_short']} px" if pre.get("resize_short") else "native resolution"
-    crops = pre.get("num_crops", 1)
-    return (f"{resize}; {crops} crop{'s' if crops != 1 else ''} of {pre.get('crop_size')} px, logits averaged; "
-            f"mean {pre.get('mean')}, std {pre.get('std')}")
+    return f"{describe(pre)}; mean {pre.get('mean')}, std {pre.get('std')}"
 
 
 def _model_section(config: dict[str, Any], folder: Path) -> list[str]:
