@@ -1,20 +1,18 @@
 """Writing an imported network as our self-describing checkpoint folder, with the authors' operating point.
 
-The folder is exactly what :func:`sentry_image.models.checkpoint.save_checkpoint` writes (``model.safetensors`` +
-``config.json``, plus ``model.onnx``), but it is written here: :func:`~sentry_image.models.checkpoint.resolve_model`
-imports on demand for ``import:FAMILY:FILE`` references, so this module importing the checkpoint module back would
-close an import cycle. ``tests/models/test_importers_base.py`` pins the two writers to the same files.
+The folder is what :func:`~sentry_image.models.checkpoint_io.save_checkpoint` writes for any trained network
+(``model.safetensors`` + ``config.json``), plus ``model.onnx`` when the network exports and onnxruntime agrees, and
+the import record in ``config.json``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...types import Label
 from ..calibration import Calibration
+from ..checkpoint_io import CONFIG, GRAPH, WEIGHTS, read_config, save_checkpoint, write_config
 
 if TYPE_CHECKING:
     from ..base import DetectorModel
@@ -24,10 +22,6 @@ AUTHORS_CALIBRATION = Calibration(threshold=0.5, uncertain_band=(0.5, 0.5), meth
                                   fitted_on="none: the authors' threshold, sigmoid(logit) >= 0.5")
 #: calibrated probabilities of torch and onnxruntime may differ by this much before the graph is not written
 ONNX_PARITY = 1e-4
-# the checkpoint format of models.checkpoint (FORMAT_VERSION, WEIGHTS, GRAPH, CONFIG, LABEL_NAMES)
-FORMAT_VERSION = 1
-WEIGHTS, GRAPH, CONFIG = "model.safetensors", "model.onnx", "config.json"
-LABEL_NAMES = {str(int(Label.REAL)): "real", str(int(Label.FAKE)): "ai-generated"}
 
 
 def sha256(file: str | Path) -> str:
@@ -47,28 +41,19 @@ def write_imported(model: DetectorModel, out: str | Path, *, family: str, file: 
     is written too when the network exports and onnxruntime agrees with torch; otherwise ``config.json`` says why
     under ``imported.onnx`` and the checkpoint runs on the torch backend only.
     """
-    from safetensors.torch import save_file
-
     file, out = Path(file), Path(out)
     record: dict[str, Any] = {"family": family, "file": file.name, "sha256": sha256(file), "paper": paper,
                               "source": source, "licence": licence, "notes": notes}
     model.eval()
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out / WEIGHTS), metadata={"format": "pt"})
-    config: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "name": f"{family}-{file.stem}", "version": "0",
-        "architecture": model.registry_name, "args": model.init_args,
-        "preprocessing": model.preprocess_cfg.to_dict(), "labels": LABEL_NAMES,
-        "calibration": AUTHORS_CALIBRATION.to_dict(),
-        "num_parameters": int(sum(p.numel() for p in model.parameters())), "imported": record,
-    }
+    save_checkpoint(model, out, calibration=AUTHORS_CALIBRATION, name=f"{family}-{file.stem}", version="0",
+                    extra={"imported": record})
+    config = read_config(out)
     graph, why = _export(model, config)
     if graph is None:
-        record["onnx"] = f"not written: {why}; the checkpoint runs on the torch backend only"
+        config["imported"]["onnx"] = f"not written: {why}; the checkpoint runs on the torch backend only"
+        write_config(out, config)
     else:
         (out / GRAPH).write_bytes(graph)
-    (out / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
     return out
 
 
