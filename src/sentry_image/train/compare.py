@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..config import ConfigError, build_file, resolve_path
+from ..config import ConfigError, build, load_layers, resolve_path
 from ..data.sources import read_source
 from ..evaluate.protocol import EvalReport, evaluate_checkpoint, measure_throughput
 from ..evaluate.report import write_leaderboard, write_report
@@ -76,9 +76,13 @@ class CompareConfig:
     references: list[Entry] = field(default_factory=list)
 
 
-def load_compare_config(path: str | Path) -> CompareConfig:
-    """Read a comparison config; unknown, missing or mistyped keys and entries without a config or model are refused."""
-    cfg = build_file(CompareConfig, path)
+def load_compare_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> CompareConfig:
+    """Read a comparison config (YAML < ``key=value`` overrides); unknown, missing or mistyped keys and entries
+    without a config or model are refused."""
+    try:
+        cfg = build(CompareConfig, load_layers(path, overrides))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     for kind, entries in (("detectors", cfg.detectors), ("references", cfg.references)):
         for i, entry in enumerate(entries):
             if bool(entry.config) == bool(entry.model):

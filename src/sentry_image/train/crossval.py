@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from ..config import ConfigError, build_file, resolve_path
+from ..config import ConfigError, build, load_layers, resolve_path
 from ..data.degrade import MATCHED_COPIES, matched_copy
 from ..data.manifest import ManifestRow
 from ..data.preprocess import PreprocessConfig, preprocess
@@ -78,8 +78,13 @@ class CrossvalConfig:
     bootstrap: int = 500
 
 
-def load_crossval_config(path: str | Path) -> tuple[CrossvalConfig, FusionConfig]:
-    cfg = build_file(CrossvalConfig, path)
+def load_crossval_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+                         ) -> tuple[CrossvalConfig, FusionConfig]:
+    """The comparison config (defaults < YAML < ``key=value`` overrides) and the fusion config it compares."""
+    try:
+        cfg = build(CrossvalConfig, load_layers(path, overrides))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     unknown = set(cfg.schemes) - set(SCHEMES) or set(cfg.copies) - set(MATCHED_COPIES)
     if unknown:
         raise ConfigError(f"schemes / copies: unknown {sorted(unknown)} (schemes {SCHEMES}, copies {MATCHED_COPIES})")

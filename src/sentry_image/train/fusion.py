@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from ..models.fusion import ARCHITECTURE
 from ..models.registry import create_detector
 from ..models.training_record import image_digests, write_training_record
 from .config import TrainConfig
+from .feedback import Announce, duration, fusion_plan
 from .fusion_config import FusionConfig
 from .lowlevel import tile_pool, train_lowlevel
 from .probe import extract, fit_head
@@ -136,20 +139,31 @@ def _selective_curve(y: NDArray[np.int64], p: NDArray[np.float64], threshold: fl
     return out
 
 
-def train_fusion(cfg: FusionConfig, progress: Progress | None = None) -> Path:
-    """Train per a :class:`~.fusion_config.FusionConfig` and return the checkpoint folder."""
+def train_fusion(cfg: FusionConfig, progress: Progress | None = None, announce: Announce | None = None) -> Path:
+    """Train per a :class:`~.fusion_config.FusionConfig` and return the checkpoint folder.
+
+    ``progress(stage, done, total)`` follows the stages: semantic features and low-level tiles (rows), each fold's
+    low-level epochs (or the folds, without that branch), the final fit (total 0: not known). ``announce``
+    receives the one line saying what the run does, once the rows are read (without it the line is logged).
+    """
     report = progress or (lambda stage, done, total: None)
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     rows = training_rows(cfg)
+    (announce or log.info)(fusion_plan(cfg, rows))
     y = np.array([int(r.label) for r in rows], dtype=np.int64)
     folds = group_folds(rows, cfg.folds, cfg.seed)
     sem_model, (view_row, feats, pretrained) = semantic_features(cfg, rows, report)
+    log.info("semantic features of %d images (%d views) in %s", len(rows), len(view_row),
+             duration(time.perf_counter() - t0))
     view_y = torch.from_numpy(y[view_row]).float()
     clean = np.r_[True, view_row[1:] != view_row[:-1]]  # the first view of each row: the image as decoded
     low = cfg.lowlevel.enabled
     low_model = create_detector(cfg.lowlevel.model, **cfg.lowlevel.args) if low else None
+    t1 = time.perf_counter()
     pools, grids = _lowlevel_data(cfg, rows, low_model.preprocess_cfg, report) if low_model else (None, [])
+    if low_model is not None:
+        log.info("low-level tiles of %d images in %s", len(rows), duration(time.perf_counter() - t1))
     oof = np.zeros((len(rows), 2 if low else 1))
     for f in range(cfg.folds):
         test = folds == f
@@ -158,9 +172,11 @@ def train_fusion(cfg: FusionConfig, progress: Progress | None = None) -> Path:
         with torch.inference_mode():
             oof[test, 0] = sem_model.classify(feats[torch.from_numpy(clean & test[view_row])]).numpy()
         if pools is not None:
-            net = train_lowlevel(pools[~test], y[~test], cfg.lowlevel, seed=cfg.seed + f)
+            net = train_lowlevel(pools[~test], y[~test], cfg.lowlevel, seed=cfg.seed + f,
+                                 on_epoch=partial(report, f"fold {f + 1}/{cfg.folds}: low-level epochs"))
             oof[test, 1] = np.nanmean(tile_logits(net, [grids[i] for i in np.flatnonzero(test)]), 1)
-        report("out-of-fold scores", f + 1, cfg.folds)
+        else:
+            report("out-of-fold scores", f + 1, cfg.folds)
         log.info("fold %d/%d: %d held-out images, branch AUCs %s", f + 1, cfg.folds, int(test.sum()),
                  ", ".join(f"{_auc(y[test], oof[test, b]):.3f}" for b in range(oof.shape[1])))
     weights, bias = stacker(oof, y)
@@ -171,16 +187,17 @@ def train_fusion(cfg: FusionConfig, progress: Progress | None = None) -> Path:
     calibration = fit_calibration(ScoredSplit(split, stacked), method=c.method, rule=c.threshold_rule,
                                   target_fpr=c.target_fpr, band_halfwidth=c.band_halfwidth,
                                   selective_accuracy=c.selective_accuracy)
+    report("final fit: semantic head", 0, 0)
     fit_head(sem_model, feats, view_y, cfg.semantic.optim.weight_decay, cfg.semantic.optim.max_iter)
     if pools is not None and weights[-1] > 0:  # a dropped branch is not shipped
-        low_model = train_lowlevel(pools, y, cfg.lowlevel, seed=cfg.seed, model=low_model)
+        low_model = train_lowlevel(pools, y, cfg.lowlevel, seed=cfg.seed, model=low_model,
+                                   on_epoch=partial(report, "final fit: low-level epochs"))
     else:
         low_model = None
-    report("final fit", 1, 1)
     metrics = _oof_metrics(y, oof, stacked, calibration, rows)
     out = _save(cfg, sem_model, low_model, weights, bias, calibration, rows, folds, metrics, pretrained)
-    log.info("fusion trained in %.0f s: out-of-fold AUC %.3f; wrote %s", time.perf_counter() - t0,
-             metrics["auc"], out)
+    log.debug("fusion trained in %.0f s: out-of-fold AUC %.3f; wrote %s", time.perf_counter() - t0,
+              metrics["auc"], out)
     return out
 
 
@@ -210,6 +227,8 @@ def _save(cfg: FusionConfig, sem: DetectorModel, low: DetectorModel | None, weig
     weights = np.r_[weights, np.zeros(len(BRANCHES) - len(weights))]  # a disabled branch weighs nothing
     for branch, model, w in zip(BRANCHES, (sem, low), weights, strict=True):
         if model is None:
+            if (out / branch / "config.json").is_file():  # an earlier run's branch, overwritten: not part of this one
+                shutil.rmtree(out / branch)
             continue
         save_checkpoint(model.eval(), out / branch, name=f"{name}-{branch}", version=version,
                         extra={"role": f"the {branch} branch of {name}@{version} (raw logits; the fusion calibrates)"}

@@ -200,10 +200,12 @@ def _batches(loader: DataLoader[Item], streaming: bool, info: DistInfo, device: 
 
 def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out: Path,
         on_step: Callable[[int, int], None] | None = None, *, shards: Sequence[Path] = (),
-        shard_samples: int | None = None) -> list[dict[str, Any]]:
+        shard_samples: int | None = None, progress: Callable[[str, int, int], None] | None = None,
+        ) -> list[dict[str, Any]]:
     """Train ``model`` in place on ``rows`` (or on the ``shards`` stream) per ``cfg``; returns per-epoch metrics
-    (resumed epochs included). ``on_step(step, steps)`` reports progress; for shards ``steps`` is an estimate
-    from ``shard_samples`` (read from the shard index when not given)."""
+    (resumed epochs included). ``on_step(step, steps)`` reports progress, ``progress`` the same as
+    ``("epoch 2/3", step, steps)``; for shards ``steps`` is an estimate from ``shard_samples`` (read from the shard
+    index when not given)."""
     info = init_distributed()
     opt_cfg = cfg.optim
     if opt_cfg.batch_size % info.world:
@@ -264,6 +266,8 @@ def fit(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out
                                        dtype=torch.float64)
             if on_step is not None:
                 on_step(step + 1, per_epoch)
+            if progress is not None:
+                progress(f"epoch {epoch + 1}/{opt_cfg.epochs}", step + 1, per_epoch)
         if info.world > 1:
             dist.all_reduce(totals)
         seconds = time.perf_counter() - t0

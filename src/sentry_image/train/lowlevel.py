@@ -10,6 +10,7 @@ epoch over 1,100 images takes seconds, and the whole branch trains in a couple o
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,9 +84,10 @@ def tile_pool(image: Image.Image, cfg: LowLevelTrainConfig, rng: random.Random, 
 
 
 def train_lowlevel(pool: NDArray[np.uint8], labels: NDArray[np.int64], cfg: LowLevelTrainConfig, *,
-                   seed: int = 0, model: DetectorModel | None = None) -> DetectorModel:
+                   seed: int = 0, model: DetectorModel | None = None,
+                   on_epoch: Callable[[int, int], None] | None = None) -> DetectorModel:
     """Train the branch on ``pool`` (``[images, tiles, 3, T, T]`` uint8) with one label per image; returns the
-    network in eval mode."""
+    network in eval mode. ``on_epoch(done, epochs)`` follows the epochs."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     net = model if model is not None else create_detector(cfg.model, **cfg.args)
@@ -98,7 +100,7 @@ def train_lowlevel(pool: NDArray[np.uint8], labels: NDArray[np.int64], cfg: LowL
                                                 pct_start=0.15)
     data = torch.from_numpy(pool)
     net.train()
-    for _ in range(cfg.epochs):
+    for epoch in range(cfg.epochs):
         images = torch.randperm(n, generator=gen).repeat_interleave(cfg.tiles_per_epoch)
         tiles = torch.randint(0, per_image, (len(images),), generator=gen)
         order = torch.randperm(len(images), generator=gen)
@@ -113,6 +115,8 @@ def train_lowlevel(pool: NDArray[np.uint8], labels: NDArray[np.int64], cfg: LowL
             loss.backward()
             opt.step()
             sched.step()
+        if on_epoch is not None:
+            on_epoch(epoch + 1, cfg.epochs)
     return net.eval()
 
 

@@ -147,10 +147,12 @@ def _load_cache(path: Path, key: str) -> dict[str, Any] | None:
 
 
 def fit_probe(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfig, out: Path,
-              on_step: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+              on_step: Callable[[int, int], None] | None = None, *,
+              progress: Callable[[str, int, int], None] | None = None) -> list[dict[str, Any]]:
     """Fit ``model``'s standardisation and linear head on cached features of ``rows``; returns a one-epoch history.
 
-    ``on_step(done, total)`` is called after each extracted row (each rank counts its own shard).
+    ``on_step(done, total)`` is called after each extracted row (each rank counts its own shard), ``progress``
+    with ``("features", done, total)``, then ``("linear head (L-BFGS)", 0, 0)``.
     """
     if not cfg.model.freeze_backbone:
         raise ValueError("optim.optimizer=lbfgs fits a linear probe on the features of a frozen backbone: "
@@ -177,6 +179,8 @@ def fit_probe(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfi
             done[0] += 1
             if on_step is not None:
                 on_step(done[0], len(mine))
+            if progress is not None:
+                progress("features", done[0], len(mine))
 
         kept, feats, labels, skipped = _gather(extract(model, rows, mine, cfg, tick), info.world)
         if not feats:
@@ -193,6 +197,8 @@ def fit_probe(model: DetectorModel, rows: Sequence[ManifestRow], cfg: TrainConfi
         from_cache = True
     extract_s = time.perf_counter() - t0
     model.to("cpu")
+    if progress is not None:
+        progress("linear head (L-BFGS)", 0, 0)
     t1 = time.perf_counter()
     loss, iterations = fit_head(model, cached["features"], cached["labels"], cfg.optim.weight_decay,
                                 cfg.optim.max_iter)

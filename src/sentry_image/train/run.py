@@ -36,7 +36,9 @@ from ..models.families import create_detector
 from ..models.training_record import image_digests, write_training_record
 from .config import ConfigError, TrainConfig, save_config
 from .data import TrainingData, load_training_data
+from .feedback import Announce, Progress, plain_plan
 from .loop import fit, init_distributed
+from .outdir import UNFINISHED
 from .probe import fit_probe
 
 log = logging.getLogger(__name__)
@@ -96,8 +98,14 @@ def _first_images(shards: Sequence[Path], limit: int) -> list[Image.Image]:
     return images
 
 
-def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -> Path:
+def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None, *,
+          progress: Progress | None = None, announce: Announce | None = None) -> Path:
     """Train per ``cfg`` and return the checkpoint folder (``cfg.out``).
+
+    ``on_step(done, total)`` counts the steps of each epoch (or the rows of a probe's feature extraction);
+    ``progress(stage, done, total)`` names the stage too (``features``, ``epoch 2/3``, ``calibration``; total 0:
+    not known). ``announce`` receives, once the data is read, the one line saying what the run does (on rank 0;
+    without it the line is logged).
 
     Raises:
         ConfigError: before any model is built, for missing or unusable data (the message names the key).
@@ -113,6 +121,9 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
+    if info.is_main:
+        resuming = cfg.resume and any((out / name).is_file() for name in UNFINISHED)
+        (announce or log.info)(plain_plan(cfg, data, info.world, resuming))
     train_rows = data.rows
     weights_record: dict[str, Any] = {}
     model = build_model(cfg, weights_record)
@@ -121,14 +132,15 @@ def train(cfg: TrainConfig, on_step: Callable[[int, int], None] | None = None) -
             _standardise(model, _first_images(data.shards, 256))
         else:
             standardise_features(model, train_rows)
-    log.info("training %s on %s (%d processes)", cfg.model.name,
-             f"{len(data.shards)} shards" if data.shards else f"{len(train_rows)} images", info.world)
     if cfg.optim.optimizer == "lbfgs":
-        history = fit_probe(model, train_rows, cfg, out, on_step)
+        history = fit_probe(model, train_rows, cfg, out, on_step, progress=progress)
     else:
-        history = fit(model, train_rows, cfg, out, on_step, shards=data.shards, shard_samples=data.shard_samples)
+        history = fit(model, train_rows, cfg, out, on_step, shards=data.shards, shard_samples=data.shard_samples,
+                      progress=progress)
     model.eval()  # scoring for calibration and the record: batch-norm statistics and no dropout, as at detection
     if info.is_main:
+        if progress is not None and (data.calibration is not None or data.test is not None):
+            progress("scoring the calibration and test splits", 0, 0)
         calibration, cal_metrics = (calibrate_model(model, data.calibration, cfg.calibration,
                                                     [data.test] if data.test is not None else [])[:2]
                                     if cfg.calibration.enabled and data.calibration is not None
