@@ -118,10 +118,7 @@ PLAN: dict[str, Plan] = {
     "sentry-image train configs/train/fake2m_sd15_resnet50.yaml data.manifest= 'data.subsets=[SDv15R-CC1M]' "
     "data.root=data/fake2m data.real=data/cc3m":
         Plan("overrides", TINY_CNN, "the tiny CNN for the ResNet-50, whose ImageNet weights are a download",
-             writes=("runs/fake2m_sd15_resnet50/model.onnx",),
-             broken="every image of a subset is one source group (the cached scan's paths start with ../../, so "
-                    "ManifestRow.folder is '..'), and a source-grouped split puts all of SDv15R-CC1M in one role: "
-                    "'data: the train split has no ai images' (sentry_image/data/sources.py, data/manifest.py)"),
+             writes=("runs/fake2m_sd15_resnet50/model.onnx",)),
     "sentry-image data shard my-split.csv --out data/shards --max-samples 1000": Plan("run", writes=("data/shards",)),
     "sentry-image train configs/train/fake2m_sd15_resnet50.yaml data.manifest= data.shards=data/shards "
     "data.calibration=data/calib out=runs/fake2m_sd15_resnet50_shards":

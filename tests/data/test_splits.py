@@ -85,3 +85,22 @@ def test_group_folds_keep_groups_whole_balance_sizes_and_do_not_depend_on_order(
     assert [again[r.rel_path] for r in rows] == fold.tolist()
     with pytest.raises(ValueError, match="at least 2"):
         group_folds(rows, 1)
+
+
+def test_a_label_with_one_source_is_bucketed_so_every_role_gets_both_classes(caplog: pytest.LogCaptureFixture) -> None:
+    """The Fake2M SD-V1.5 recipe: one generated subset folder against photos of several sources."""
+    fakes = [ManifestRow(path=Path(f"SDv15R-CC1M/SDv15R-dpmsolver-25-1M/{i}.png"),
+                         rel_path=f"SDv15R-CC1M/SDv15R-dpmsolver-25-1M/{i}.png", label=Label.FAKE) for i in range(60)]
+    reals = [r for r in _rows() if r.label == Label.REAL]
+    with caplog.at_level("WARNING", logger="sentry_image.data.splits"):
+        splits = make_splits(fakes + reals, [0.6, 0.2, 0.2], 0)
+    for role, split in splits.items():
+        assert {int(r.label) for r in split.rows} == {0, 1}, role
+    assert sum(len(s) for s in splits.values()) == len(fakes) + len(reals)
+    assert "ai images come from 1 source group(s)" in caplog.text
+    # the real sources were enough: they stay whole, each in one role
+    real_groups = [g for s in splits.values() for g in s.groups if not g.startswith("SDv15R")]
+    assert len(real_groups) == len(set(real_groups)) and not any("#" in g for g in real_groups)
+    again = make_splits(list(reversed(fakes + reals)), [0.6, 0.2, 0.2], 0)  # the buckets do not depend on order
+    assert {k: {r.rel_path for r in v.rows} for k, v in again.items()} == {
+        k: {r.rel_path for r in v.rows} for k, v in splits.items()}

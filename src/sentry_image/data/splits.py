@@ -9,6 +9,7 @@ that each split receives both classes when the groups allow it. A :class:`Split`
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from ..types import Label
 from .manifest import ManifestRow
+
+log = logging.getLogger(__name__)
 
 ROLES = ("train", "calibration", "test")
 DEFAULT_FRACTIONS: Mapping[str, float] = {"train": 0.6, "calibration": 0.2, "test": 0.2}
@@ -106,12 +110,39 @@ def split_by_group(rows: Sequence[ManifestRow], *, fractions: Mapping[str, float
     }
 
 
+#: hash buckets a label's sources are cut into when it has fewer sources than the split has roles
+BUCKETS = 20
+
+
 def make_splits(rows: Sequence[ManifestRow], fractions: Sequence[float], seed: int) -> dict[str, Split]:
-    """Source-grouped train / calibration / test splits (roles with a zero share are left out)."""
+    """Source-grouped train / calibration / test splits (roles with a zero share are left out).
+
+    A label with fewer source groups than roles cannot reach every role whole: the Fake2M SD-V1.5 recipe trains on
+    one generated subset (one folder of independent generations) against a folder of photos. Such a label's
+    groups are cut into :data:`BUCKETS` hash buckets of the file path (logged), so every role still gets both
+    classes; labels with enough sources keep them whole.
+    """
     if len(fractions) != 3:
         raise ValueError(f"data.fractions needs three shares (train, calibration, test), got {list(fractions)}")
     shares = {role: float(f) for role, f in zip(("train", "calibration", "test"), fractions, strict=True) if f > 0}
-    return split_by_group(rows, fractions=shares, seed=seed)
+    groups: dict[int, set[str]] = defaultdict(set)
+    for row in rows:
+        groups[int(row.label)].add(folder_key(row))
+    thin = {label for label, g in groups.items() if len(g) < len(shares)}
+    if not thin:
+        return split_by_group(rows, fractions=shares, seed=seed)
+    for label in sorted(thin):
+        log.warning("data: the %s images come from %d source group(s), fewer than the %d roles: each source is cut "
+                    "into %d hash buckets of its files, so images of one source appear in several roles",
+                    "ai" if label == int(Label.FAKE) else "real", len(groups[label]), len(shares), BUCKETS)
+
+    def folder_key_bucketed(row: ManifestRow) -> str:
+        if int(row.label) not in thin:
+            return folder_key(row)
+        bucket = int.from_bytes(hashlib.sha256(row.rel_path.encode()).digest()[:4], "big") % BUCKETS
+        return f"{folder_key(row)}#{bucket:02d}"
+
+    return split_by_group(rows, fractions=shares, seed=seed, key=folder_key_bucketed)
 
 
 def group_folds(rows: Sequence[ManifestRow], k: int, seed: int = 0,
