@@ -90,3 +90,33 @@ def test_shipped_comparison_config_loads() -> None:
     cfg = load_compare_config(CONFIGS / "comparisons" / "default.yaml")
     names = [d.name for d in cfg.detectors]
     assert names[0] == "semantic_probe" and len(names) >= 3 and cfg.split == "test" and cfg.suite == "robustness"
+
+
+def test_a_comparison_of_references_only_ranks_published_and_own_detectors(tiny_manifest: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Published detectors beside ours: an author's released file (imported on the fly) and a checkpoint folder,
+    evaluated on the same rows with nothing trained and nothing selected."""
+    import torch
+
+    from tests.helpers.builders import tiny_checkpoint
+    from tests.models.test_importers_npr import RefNPR, randomise
+
+    monkeypatch.setattr(report_module, "plot_figures", lambda report, out: [])
+    monkeypatch.setenv("SENTRY_CACHE", str(tmp_path / "cache"))
+    released = tmp_path / "NPR.pth"
+    torch.save(randomise(RefNPR(), seed=3).state_dict(), released)  # as the authors' test.py loads it
+    cfg_path = _write(tmp_path / "published.yaml", {
+        "out": str(tmp_path / "published"), "data": str(tiny_manifest), "split": "all", "suite": "clean",
+        "repeats": 1, "detectors": [],
+        "references": [{"name": "npr", "model": f"import:npr:{released}"},
+                       {"name": "ours", "model": str(tiny_checkpoint(tmp_path / "ours"))}]})
+    summary = run_comparison(load_compare_config(cfg_path), command="sentry-image compare published.yaml")
+    out = tmp_path / "published"
+    assert summary["best"] is None and {r["name"] for r in summary["detectors"]} == {"npr", "ours"}
+    board = json.loads((out / "leaderboard.json").read_text())["rows"]
+    assert len(board) == 2 and all(r["auc_ci"] is not None for r in board)
+    npr = json.loads((out / "npr" / "report.json").read_text())
+    # the authors' operating point and protocol, kept
+    assert npr["calibration"]["threshold"] == 0.5 and npr["preprocessing"]["crop_mode"] == "none"
+    readme = (out / "README.md").read_text()
+    assert "Nothing is trained" in readme and "Best" not in readme and (tmp_path / "cache" / "imported").is_dir()

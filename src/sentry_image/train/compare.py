@@ -168,8 +168,10 @@ def run_comparison(cfg: CompareConfig, *, skip_trained: bool = False, command: s
         written.append(out / name / "report.json")
     write_leaderboard(written, out)
     table = summary_rows(reports, training)
-    best = max((r for r in table if r["name"] in training), key=lambda r: r["selection_score"])
-    summary = {"command": command, "config": asdict(cfg), "detectors": table, "best": best["name"],
+    # a comparison of references only (published detectors beside the default) selects nothing
+    best = max((r for r in table if r["name"] in training), key=lambda r: r["selection_score"], default=None)
+    summary = {"command": command, "config": asdict(cfg), "detectors": table,
+               "best": None if best is None else best["name"],
                "selection": "highest mean of clean AUC and mean AUC over the degraded conditions, among the "
                             "detectors trained in this run (calibration and thresholds come from the calibration "
                             "split; nothing is tuned on the evaluated split)",

@@ -80,14 +80,15 @@ def render_readme(summary: dict[str, Any]) -> str:
         f"sources no detector trained on, under the `{cfg['suite']}` suite (subsets by `{cfg['subset_key']}`). "
         "Calibration, threshold and uncertain band of each come from its calibration split only.",
         "Recorded command (from the repository root):\n\n```\n" + (summary.get("command") or "-") + "\n```\n\n"
-        "It trains these configs (listed in the comparison config), each into the `out` folder it names:\n\n"
-        "```\n" + configs + "\n```",
+        + ("It trains these configs (listed in the comparison config), each into the `out` folder it names:\n\n"
+           "```\n" + configs + "\n```" if trained else
+           "Nothing is trained: every detector is an existing checkpoint, evaluated as it is."),
         "\n".join(table),
-        f"Best (kept as the default when it is one of the trained detectors): **{summary['best']}**, by the "
-        f"{summary['selection']}.",
-        f"Training budget: {budget}. Training time per epoch is the mean over the run's epochs as recorded in each "
-        "checkpoint's `config.json` (`training.history`); for the `lbfgs` probe one epoch is the feature extraction "
-        "of every training view plus the full-batch fit.",
+        *([f"Best (kept as the default when it is one of the trained detectors): **{summary['best']}**, by the "
+           f"{summary['selection']}.",
+           f"Training budget: {budget}. Training time per epoch is the mean over the run's epochs as recorded in "
+           "each checkpoint's `config.json` (`training.history`); for the `lbfgs` probe one epoch is the feature "
+           "extraction of every training view plus the full-batch fit."] if trained else []),
         f"The whole run took {summary.get('wall_seconds', 0) / 60:.1f} min on {summary.get('cpu_count')} CPU cores "
         f"(1-minute load average {summary.get('load_average_before')} before, {summary.get('load_average_after')} "
         f"after). Rates on this CPU ({summary['torch_threads']} torch threads), measured one detector after another in "
