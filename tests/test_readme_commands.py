@@ -130,6 +130,15 @@ PLAN: dict[str, Plan] = {
         Plan("run", writes=("data/fake2m/extracted/val/stylegan3-60K",)),
     "sentry-image eval --model default --benchmark configs/benchmarks/mpbench.yaml --suite configs/suites/harsh.yaml "
     "--out reports/mp-harsh": Plan("run", writes=("reports/mp-harsh/report.json",)),
+    "sentry-image import npr NPR.pth --out models/npr":
+        Plan("run", writes=("models/npr/config.json", "models/npr/model.onnx")),
+    "sentry-image import cnndetection blur_jpg_prob0.5.pth --out models/cnndetection-0.5":
+        Plan("run", writes=("models/cnndetection-0.5/config.json", "models/cnndetection-0.5/model.onnx")),
+    "sentry-image compare configs/comparisons/published.yaml data=subsets:SDv15-CC30K,Midjourneyv5-5K "
+    "root=data/fake2m real=data/real":
+        Plan("overrides", "suite=clean repeats=1", "the clean condition only, timed once: the robustness grid "
+                                                   "over three networks at native resolution takes minutes",
+             writes=("reports/published/leaderboard.json", "reports/published/README.md")),
     ".venv/bin/pip install -q -e '.[serve]'": PIP,
     "SENTRY_ADMIN_TOKEN=change-me SENTRY_SURVEY_POOL=../shared/data/manifest.csv .venv/bin/sentry-image serve":
         Plan("serve", why="serves until stopped: started on a free port (--port), asked for / and /api/v1/health, "

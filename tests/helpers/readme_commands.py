@@ -55,6 +55,9 @@ USER_FILES = {
     "data/cc3m/": "the CC3M photos paired with SDv15R-CC1M: shared photos of six sources",
     "data/calib/": "a labelled calibration folder (real/, ai/) of sources none of the shards holds",
     "slice/manifest.csv": "for overrides only: 60 small images of ../shared/data/manifest.csv, 8 sources per label",
+    "NPR.pth": "NPR's released checkpoint as its authors save it: the official network with seeded random weights",
+    "blur_jpg_prob0.5.pth": "CNNDetection's released checkpoint as its authors save it ({'model': ...}), random "
+                            "weights",
 }
 
 
@@ -176,6 +179,22 @@ def _user_files(root: Path) -> None:
         for rows in groups:
             _copy(rows, root / "data" / "calib" / label)
     _slice(root / "slice", real[:8], ai[4:12])
+    _released_checkpoints(root)
+
+
+def _released_checkpoints(root: Path) -> None:
+    """The published files README imports, rebuilt from the reference networks of the importers' fidelity tests
+    (the real files are downloads; the layouts and the way they are saved are the authors')."""
+    import torch
+
+    from tests.models.test_importers_cnndetection import RefResNet50
+    from tests.models.test_importers_cnndetection import randomise as randomise_resnet
+    from tests.models.test_importers_npr import RefNPR
+    from tests.models.test_importers_npr import randomise as randomise_npr
+
+    torch.save(randomise_npr(RefNPR(), seed=1).state_dict(), root / "NPR.pth")
+    torch.save({"model": randomise_resnet(RefResNet50(), seed=2).state_dict(), "total_steps": 1},
+               root / "blur_jpg_prob0.5.pth")
 
 
 def _slice(folder: Path, real: list[list[dict[str, str]]], ai: list[list[dict[str, str]]]) -> None:

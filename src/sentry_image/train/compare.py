@@ -56,7 +56,8 @@ class CompareConfig:
 
     Attributes:
         out: results folder (one sub-folder per detector, the leaderboard, summary.json and README.md).
-        data: manifest CSV (or labelled folder) the split is drawn from.
+        data: manifest CSV, labelled folder, or published subset names (``subsets:A,B``, read under ``root``
+            and paired with the ``real`` photos) the split is drawn from.
         split: role of the source-grouped split evaluated (``test``); split_seed: its seed.
         suite: degradation suite (``robustness``: the whole grid); subset_key: manifest column of the subsets.
         repeats: timed repetitions of the fixed-input throughput measures.
@@ -70,6 +71,8 @@ class CompareConfig:
     split_seed: int = 0
     suite: str = "robustness"
     subset_key: str = "family"
+    root: str = "."
+    real: str = ""
     repeats: int = 20
     torch_threads: int = 0
     detectors: list[Entry] = field(default_factory=list)
@@ -152,12 +155,13 @@ def run_comparison(cfg: CompareConfig, *, skip_trained: bool = False, command: s
     reports: dict[str, EvalReport] = {}
     for name, ckpt in checkpoints.items():
         reports[name] = evaluate_checkpoint(ckpt, cfg.data, suite=cfg.suite, split=cfg.split,
-                                            split_seed=cfg.split_seed, subset_key=cfg.subset_key)
+                                            split_seed=cfg.split_seed, subset_key=cfg.subset_key, root=cfg.root,
+                                            real=cfg.real or None)
         log.info("%s: clean AUC %.3f", name, reports[name].results["clean"]["all"].get("auc", float("nan")))
     hashes = {r.data["rows_sha256"] for r in reports.values()}
     if len(hashes) != 1:
         raise ValueError(f"the detectors were not evaluated on the same rows ({len(hashes)} different row sets)")
-    by_rel = {r.rel_path: r.path for r in read_source(cfg.data)}
+    by_rel = {r.rel_path: r.path for r in read_source(cfg.data, root=cfg.root, real=cfg.real or None)}
     paths = [by_rel[p] for p in next(iter(reports.values())).predictions["path"]]
     for name, ckpt in checkpoints.items():  # one after another, after all training, under the same load
         reports[name].throughput.update(time_detector(ckpt, paths, cfg.repeats))
