@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from ..data.preprocess import PreprocessConfig
+from ._bottleneck import bottleneck_stage
 from .base import DetectorModel
 from .registry import register_detector
 
@@ -98,35 +99,6 @@ def frequency_conv(x: torch.Tensor, real: nn.Module, imag: nn.Module) -> torch.T
     return F.relu(out)
 
 
-class Bottleneck(nn.Module):
-    """torchvision's ResNet bottleneck (stride on the 3x3), under the authors' attribute names."""
-
-    expansion = 4
-
-    def __init__(self, cin: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        cout = planes * self.expansion
-        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(cout)
-        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                           if stride != 1 or cin != cout else None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = F.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        return F.relu(y + (x if self.downsample is None else self.downsample(x)))
-
-
-def _stage(cin: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(Bottleneck(cin, planes, stride),
-                         *[Bottleneck(planes * Bottleneck.expansion, planes) for _ in range(blocks - 1)])
-
-
 class FreqNet(DetectorModel):
     """The authors' FreqNet: four frequency blocks around ResNet-50's first two stages (3 and 4 bottlenecks)."""
 
@@ -141,8 +113,8 @@ class FreqNet(DetectorModel):
             self.add_module(f"realconv{i}", nn.Conv2d(cout, cout, 1, bias=False))
             self.add_module(f"imagconv{i}", nn.Conv2d(cout, cout, 1, bias=False))
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = _stage(64, 64, 3, 1)
-        self.layer2 = _stage(256, 128, 4, 2)
+        self.layer1 = bottleneck_stage(64, 64, 3, 1)
+        self.layer2 = bottleneck_stage(256, 128, 4, 2)
         self.head = nn.Linear(512, 1)
         for m in self.modules():  # the authors' initialisation, for training from scratch
             if isinstance(m, nn.Conv2d):

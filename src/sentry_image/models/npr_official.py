@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.preprocess import PreprocessConfig
+from ._bottleneck import Bottleneck, bottleneck_stage
 from .base import DetectorModel
 from .registry import register_detector
 
@@ -38,35 +39,6 @@ def official_npr(x: torch.Tensor) -> torch.Tensor:
     return x - F.interpolate(down, scale_factor=2.0, mode="nearest")
 
 
-class Bottleneck(nn.Module):
-    """torchvision's bottleneck (stride on the 3x3), with the official parameter names."""
-
-    expansion = 4
-
-    def __init__(self, cin: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        cout = planes * self.expansion
-        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(cout)
-        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                           if stride != 1 or cin != cout else None)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = F.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        return F.relu(y + (x if self.downsample is None else self.downsample(x)))
-
-
-def _stage(cin: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
-    out = planes * Bottleneck.expansion
-    return nn.Sequential(Bottleneck(cin, planes, stride), *(Bottleneck(out, planes) for _ in range(blocks - 1)))
-
-
 class NPROfficial(DetectorModel):
     """The official NPR network; ``widths``/``blocks`` other than (64, 128)/(3, 4) only for tiny test variants."""
 
@@ -78,8 +50,8 @@ class NPROfficial(DetectorModel):
         self.conv1 = nn.Conv2d(3, widths[0], 3, 2, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = _stage(widths[0], widths[0], blocks[0], 1)
-        self.layer2 = _stage(widths[0] * Bottleneck.expansion, widths[1], blocks[1], 2)
+        self.layer1 = bottleneck_stage(widths[0], widths[0], blocks[0], 1)
+        self.layer2 = bottleneck_stage(widths[0] * Bottleneck.expansion, widths[1], blocks[1], 2)
         self.head = nn.Linear(widths[1] * Bottleneck.expansion, 1)  # the official ``fc1``
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
