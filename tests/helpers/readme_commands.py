@@ -187,13 +187,12 @@ def _released_checkpoints(root: Path) -> None:
     (the real files are downloads; the layouts and the way they are saved are the authors')."""
     import torch
 
+    from tests.helpers.reference_nets import randomise
     from tests.models.test_importers_cnndetection import RefResNet50
-    from tests.models.test_importers_cnndetection import randomise as randomise_resnet
     from tests.models.test_importers_npr import RefNPR
-    from tests.models.test_importers_npr import randomise as randomise_npr
 
-    torch.save(randomise_npr(RefNPR(), seed=1).state_dict(), root / "NPR.pth")
-    torch.save({"model": randomise_resnet(RefResNet50(), seed=2).state_dict(), "total_steps": 1},
+    torch.save(randomise(RefNPR(), seed=1).state_dict(), root / "NPR.pth")
+    torch.save({"model": randomise(RefResNet50(), seed=2).state_dict(), "total_steps": 1},
                root / "blur_jpg_prob0.5.pth")
 
 

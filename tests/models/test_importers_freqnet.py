@@ -24,6 +24,7 @@ from sentry_image.models.freqnet import frequency_conv, highpass_channels, highp
 from sentry_image.models.importers import ImportFailure, import_checkpoint
 from sentry_image.models.importers.freqnet import PROTOCOLS
 from sentry_image.models.runtime import logits_for_images
+from tests.helpers.reference_nets import RefBottleneck
 
 # Logits of order one, each image scored alone as the reference scores it. torch runs the reference's own torch.fft
 # operations (measured: identical; batching images changes float32 kernels, in the reference too, by 6e-6).
@@ -33,27 +34,6 @@ TOL = 1e-5
 # (measured 9.5e-6 on these logits, 1.4e-6 in probability).
 ONNX_TOL = 5e-5
 NORMALIZE = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-
-
-class RefBottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
 class RefFreqNet(nn.Module):

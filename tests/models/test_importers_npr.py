@@ -23,31 +23,11 @@ from torch import nn
 from sentry_image.models.checkpoint import load_model
 from sentry_image.models.importers import ImportFailure, import_checkpoint
 from sentry_image.models.runtime import logits_for_images
+from tests.helpers.reference_nets import RefBottleneck, randomise
 
 # logits of order one; measured: torch identical, onnxruntime within 1e-6 (BatchNorm folded into the convolutions)
 TOL = 1e-5
 NORMALIZE = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
-
-
-class RefBottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        return self.relu(self.bn3(self.conv3(out)) + identity)
 
 
 class RefNPR(nn.Module):
@@ -85,25 +65,6 @@ class RefNPR(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(npr * 2.0 / 3.0))))
         x = self.layer2(self.layer1(x))
         return self.fc1(self.avgpool(x).view(x.size(0), -1))
-
-
-def randomise(net: nn.Module, seed: int) -> nn.Module:
-    """Seeded weights and BatchNorm statistics far from identity, logits of order one."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in net.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                n = mod.num_features
-                mod.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-                mod.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-                mod.weight.copy_(torch.rand(n, generator=gen) * 0.5 + 0.25)
-                mod.bias.copy_(torch.randn(n, generator=gen) * 0.1)
-            elif isinstance(mod, nn.Conv2d | nn.Linear):
-                fan_in = mod.weight[0].numel()
-                mod.weight.copy_(torch.randn(mod.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
-                if mod.bias is not None:
-                    mod.bias.copy_(torch.randn(mod.bias.shape, generator=gen) * 0.1)
-    return net.eval()
 
 
 def images() -> list[Image.Image]:

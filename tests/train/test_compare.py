@@ -99,7 +99,8 @@ def test_a_comparison_of_references_only_ranks_published_and_own_detectors(tiny_
     import torch
 
     from tests.helpers.builders import tiny_checkpoint
-    from tests.models.test_importers_npr import RefNPR, randomise
+    from tests.helpers.reference_nets import randomise
+    from tests.models.test_importers_npr import RefNPR
 
     monkeypatch.setattr(report_module, "plot_figures", lambda report, out: [])
     monkeypatch.setenv("SENTRY_CACHE", str(tmp_path / "cache"))
