@@ -90,3 +90,80 @@ def reencode(image: Image.Image, fmt: str, **save: Any) -> Image.Image:
     out = Image.open(io.BytesIO(buf.getvalue()))
     out.load()
     return out
+
+
+# --- C2PA: real manifests signed in the tests by a throwaway CA (ES256), so validation runs for real. ---
+
+IPTC_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+class ManifestSigner:
+    """A root CA and a leaf signing certificate made once per session; ``ca_pem`` is a trust list for them."""
+
+    def __init__(self) -> None:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        def name(cn: str) -> x509.Name:
+            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                              x509.NameAttribute(NameOID.ORGANIZATION_NAME, cn)])
+
+        now = datetime.datetime.now(datetime.UTC)
+        day = datetime.timedelta(days=1)
+        ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+        ca = (x509.CertificateBuilder().subject_name(name("Sentry Test Root")).issuer_name(name("Sentry Test Root"))
+              .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - day)
+              .not_valid_after(now + 3650 * day)
+              .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+              .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+              .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+              .sign(ca_key, hashes.SHA256()))
+        leaf = (x509.CertificateBuilder().subject_name(name("Sentry Test Signer")).issuer_name(ca.subject)
+                .public_key(key.public_key()).serial_number(2).not_valid_before(now - day)
+                .not_valid_after(now + 365 * day)
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                               critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                               critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        pem = serialization.Encoding.PEM
+        self.ca_pem = ca.public_bytes(pem).decode()
+        self._chain = leaf.public_bytes(pem) + ca.public_bytes(pem)
+        self._key = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+    def sign(self, manifest: dict[str, Any], image: bytes | None = None, *, ingredients: tuple[tuple[str, str,
+             bytes], ...] = (), no_embed: bool = False, remote_url: str | None = None) -> tuple[bytes, bytes]:
+        """Sign ``image`` (default: a small JPEG); returns (the output JPEG, the manifest store bytes).
+
+        ``ingredients``: (label, relationship, JPEG bytes) each, referenced by the actions' ``ingredientIds``.
+        """
+        import c2pa
+
+        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, self._chain, self._key, None))
+        builder = c2pa.Builder(manifest)
+        for label, relationship, data in ingredients:
+            builder.add_ingredient({"title": f"{label}.jpg", "relationship": relationship, "label": label},
+                                   "image/jpeg", io.BytesIO(data))
+        if no_embed:
+            builder.set_no_embed()
+        if remote_url:
+            builder.set_remote_url(remote_url)
+        if image is None:
+            buf = io.BytesIO()
+            Image.new("RGB", (64, 48), (100, 120, 140)).save(buf, "JPEG")
+            image = buf.getvalue()
+        out = io.BytesIO()
+        store = builder.sign(signer, "image/jpeg", io.BytesIO(image), out)
+        return out.getvalue(), store
+
+
+def c2pa_manifest(*actions: dict[str, Any], generator: str = "Test_App") -> dict[str, Any]:
+    """A manifest definition for ``ManifestSigner.sign`` with one ``c2pa.actions.v2`` assertion."""
+    return {"claim_generator_info": [{"name": generator, "version": "1.0"}],
+            "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": list(actions)}}]}

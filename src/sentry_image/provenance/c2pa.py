@@ -6,14 +6,17 @@ What the manifest store says is turned into one signal:
   file or its manifest changed after signing: the claims are worthless, hint ``none`` (info);
 * certificate-only failures (an expired, untrusted or otherwise invalid signing certificate, an untrusted
   timestamp) leave the content bindings intact: real AI generators ship such files, so their claims still count;
-* any manifest of the store (the active one *and* its ingredients) with an action whose ``digitalSourceType`` is
-  ``trainedAlgorithmicMedia`` or ``compositeWithTrainedAlgorithmicMedia`` -> ``ai-generated`` (strong). Plain
-  ``algorithmicMedia`` is, by IPTC's definition, made without training data: no hint;
-* generators that state AI origin without a source type (Bing Image Creator) are recognised by
+* any manifest of the store (the active one *and* its ingredients, at any depth) with an action whose
+  ``digitalSourceType`` is ``trainedAlgorithmicMedia`` or ``compositeWithTrainedAlgorithmicMedia`` ->
+  ``ai-generated`` (strong: the integrity checks above passed for the whole chain). The evidence says which part
+  is AI: the image itself, a region (a composite edit), or an ingredient (named, with its depth in the chain).
+  Plain ``algorithmicMedia`` is, by IPTC's definition, made without training data: no hint;
+* generators that state AI origin without a source type (Bing Image Creator, early Firefly) are recognised by
   ``GENERATOR_RULES`` -> ``ai-generated`` (strong);
-* a ``digitalCapture`` claim -> ``real``: strong only when the signer is trusted, which needs a trust list; none
-  is loaded offline, so in practice it is weak.
+* a ``digitalCapture`` claim -> ``real``: strong only when the signer chains to a trust anchor the user supplied
+  (``trust_anchors`` or ``$SENTRY_C2PA_TRUST_ANCHORS``, a PEM file); without one nothing is trusted: weak.
 
+A ``.c2pa`` sidecar file beside the image is read like an embedded store when its bytes are passed in.
 Remote manifests and OCSP are never fetched: reading must be offline and must not hang. ``c2pa-python`` is only
 asked when ``has_c2pa_store`` finds a store, or a remote one announced, in the container's structure.
 """
@@ -23,23 +26,38 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import threading
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from sentry_image.types import Hint, Signal, Strength
+
+from .c2pa_gate import has_c2pa_store
 
 logger = logging.getLogger(__name__)
 
 AI_SOURCE_TYPES = frozenset({"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"})
 CAPTURE_SOURCE_TYPES = frozenset({"digitalCapture", "computationalCapture"})
 
-#: (field, pattern): AI origin stated without an IPTC source type. Fields: ``claim_generator`` (the claim
-#: generator string and every ``claim_generator_info`` name), ``software_agent`` and ``description`` of a
-#: ``c2pa.created`` action. Only products that exclusively generate images belong in ``claim_generator``.
+#: (field, pattern): AI origin stated without an IPTC source type, as apps did before IPTC's terms were common.
+#: Fields: ``claim_generator`` (the claim generator string and every ``claim_generator_info`` name),
+#: ``software_agent`` and ``description`` of a ``c2pa.created`` action. Only products that exclusively generate
+#: images belong in ``claim_generator``: an editor's name there would call every edit AI.
 GENERATOR_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("claim_generator", re.compile(r"Microsoft[_ ]Responsible[_ ]AI", re.I)),  # Bing Image Creator / Designer
+    # Bing Image Creator / Designer sign as "Microsoft_Responsible_AI" with no source type (shared file
+    # provenance/c2pa/ms_bing_image_creator.jpg).
+    ("claim_generator", re.compile(r"Microsoft[_ ]Responsible[_ ]AI", re.I)),
+    # The Firefly web app (2023 claims, "Adobe_Firefly") only generates; its early claims had no source type.
+    ("claim_generator", re.compile(r"Adobe[_ ]Firefly", re.I)),
+    # Bing's created action names the generator ("Image Creator from Designer", DALL-E inside).
     ("software_agent", re.compile(r"Image Creator from Designer|Bing Image Creator|DALL[-·.\s]?E", re.I)),
+    # Generators named as the agent of a creation (older Firefly / Photoshop builds, Stable Diffusion front ends,
+    # Google Imagen): a created action whose agent is a generator is a generated image.
+    ("software_agent", re.compile(r"Adobe Firefly|Stable Diffusion|Midjourney|\bImagen\b", re.I)),
+    # Bing and Google write the statement as free text on the created action.
     ("description", re.compile(r"\bAI[- ]generated (image|content)\b|Created by .*Generative AI", re.I)),
 )
 
@@ -49,20 +67,41 @@ _TRUST_ONLY_PREFIXES = ("signingCredential.", "timeStamp.", "cawg.", "claimSigna
 _MIME = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
          "HEIF": "image/heif", "HEIC": "image/heic", "AVIF": "image/avif", "GIF": "image/gif"}
 
-_context: Any = None
+#: Environment variable naming a PEM file of trust anchors (the root certificates a user chooses to trust).
+TRUST_ANCHORS_ENV = "SENTRY_C2PA_TRUST_ANCHORS"
+
+_contexts: dict[str, Any] = {}
 _context_lock = threading.Lock()
 
 
-def _offline_context() -> Any:
-    """A reader context that never touches the network, created once (c2pa-python supports sharing it)."""
-    global _context
+def _offline_context(anchors: str = "") -> Any:
+    """A reader context that never touches the network, one per trust list (c2pa-python supports sharing it).
+
+    With ``anchors`` (PEM text) a signer chaining to one of them reads as ``Trusted``; without, c2pa-python has
+    no anchors at all, so no signer can be trusted and a capture claim stays weak.
+    """
     with _context_lock:
-        if _context is None:
+        if anchors not in _contexts:
             import c2pa
 
-            settings = c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
-            _context = c2pa.Context(settings=settings)
-        return _context
+            config: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+            if anchors:
+                config["verify"]["verify_trust"] = True
+                config["trust"] = {"trust_anchors": anchors}
+            _contexts[anchors] = c2pa.Context(settings=c2pa.Settings.from_dict(config))
+        return _contexts[anchors]
+
+
+def _anchors(trust_anchors: str | Path | None) -> str:
+    """PEM text of the trust list: the parameter, else ``$SENTRY_C2PA_TRUST_ANCHORS``; "" when none is set."""
+    path = trust_anchors if trust_anchors is not None else os.environ.get(TRUST_ANCHORS_ENV, "")
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:  # a bad trust list must not cost the reading: read untrusted
+        logger.warning("C2PA trust anchors %s unreadable (%s): reading without a trust list", path, exc)
+        return ""
 
 
 def _source_type(action: dict[str, Any]) -> str:
@@ -119,18 +158,55 @@ def _rule_hits(generators: list[str], action: dict[str, Any]) -> list[str]:
             for value in fields[field] if value and (field == "claim_generator" or created) and pattern.search(value)]
 
 
+def _ingredient_links(manifests: dict[str, Any], active: str) -> dict[str, tuple[int, str, str]]:
+    """Each ingredient manifest's place in the chain: label -> (depth below the active one, title, relationship).
+
+    Walked breadth-first from the active manifest through every ingredient's ``active_manifest``, so an AI image
+    inside an edit of an edit is found at depth 2; a cycle in a crafted store is visited once.
+    """
+    links: dict[str, tuple[int, str, str]] = {}
+    queue, seen = [(active, 0)], {active}
+    while queue:
+        label, depth = queue.pop(0)
+        manifest = manifests.get(label)
+        for ingredient in (manifest.get("ingredients") or []) if isinstance(manifest, dict) else []:
+            child = ingredient.get("active_manifest") if isinstance(ingredient, dict) else None
+            if isinstance(child, str) and child not in seen:
+                seen.add(child)
+                links[child] = (depth + 1, str(ingredient.get("title") or "untitled"),
+                                str(ingredient.get("relationship") or ""))
+                queue.append((child, depth + 1))
+    return links
+
+
+def _ai_part(label: str, active: str, what: str, links: dict[str, tuple[int, str, str]], capture: bool) -> str:
+    """Which part of the image the AI statement ``what`` (found in manifest ``label``) covers."""
+    if label == active:
+        if "compositeWithTrainedAlgorithmicMedia" in what:
+            return f"composite: a region of the image was generated by AI ({what})"
+        return what
+    depth, title, relationship = links.get(label, (0, "untitled", ""))
+    where = f"{depth} level(s) down" if depth else "not linked from the active manifest"
+    if relationship == "componentOf" or capture:
+        return f"composite: contains an AI-generated ingredient '{title}' ({where}) placed into the image: {what}"
+    return f"contains an AI-generated ingredient '{title}' ({where}): {what}"
+
+
 def interpret(store: dict[str, Any]) -> Signal:
     """Turn a manifest store (``c2pa.Reader.json()`` parsed) into one signal, as the module docstring describes."""
-    manifests = store.get("manifests") or {}
-    active: dict[str, Any] = manifests.get(store.get("active_manifest")) or next(iter(manifests.values()), {})
+    found = store.get("manifests")
+    manifests: dict[str, Any] = found if isinstance(found, dict) else {}
+    label = str(store.get("active_manifest") or next(iter(manifests), ""))
+    active: dict[str, Any] = manifests.get(label) or {}
     state = str(store.get("validation_state") or "unknown")
     failures = _failure_codes(store)
     integrity = [c for c in failures if not c.startswith(_TRUST_ONLY_PREFIXES)]
-    ai, capture, described = [], [], []
+    ai: list[tuple[str, str]] = []
+    capture, described = [], []
     # The store's manifest order varies between reads: walk the active one first, then the others by label,
     # so the evidence is the same every time.
-    ordered = sorted(manifests.items(), key=lambda kv: (kv[0] != store.get("active_manifest"), str(kv[0])))
-    for _, manifest in ordered:
+    ordered = sorted(manifests.items(), key=lambda kv: (kv[0] != label, str(kv[0])))
+    for key, manifest in ordered:
         generators = _generators(manifest)
         for action in _actions(manifest):
             kind = _source_type(action)
@@ -138,10 +214,10 @@ def interpret(store: dict[str, Any]) -> Signal:
                 f" (softwareAgent {_agent(action)})" if _agent(action) else "")
             described.append(what)
             if kind in AI_SOURCE_TYPES:
-                ai.append(what)
+                ai.append((key, what))
             elif kind in CAPTURE_SOURCE_TYPES:
                 capture.append(what)
-            ai += [f"{what}: {hit}" for hit in _rule_hits(generators, action)]
+            ai += [(key, f"{what}: {hit}") for hit in _rule_hits(generators, action)]
     signer = (active.get("signature_info") or {}).get("issuer") or "unknown signer"
     trust = f"{state} (certificate problems only: {', '.join(failures)})" if failures and not integrity else state
     evidence = (f"C2PA: {len(manifests)} manifest(s), claim generator {(_generators(active) or ['unknown'])[0]}"
@@ -149,150 +225,55 @@ def interpret(store: dict[str, Any]) -> Signal:
     if integrity:
         return Signal("c2pa", Hint.NONE, f"{evidence}. Tampered: {', '.join(integrity)}", Strength.INFO)
     if ai:
-        return Signal("c2pa", Hint.AI, f"{evidence}. AI origin declared: {ai[0]}", Strength.STRONG)
+        where, what = ai[0]
+        part = _ai_part(where, label, what, _ingredient_links(manifests, label), bool(capture))
+        return Signal("c2pa", Hint.AI, f"{evidence}. AI origin declared: {part}", Strength.STRONG)
     if capture:
         strength = Strength.STRONG if state == "Trusted" else Strength.WEAK
         return Signal("c2pa", Hint.REAL, f"{evidence}. Capture declared: {capture[0]}", strength)
     return Signal("c2pa", Hint.NONE, f"{evidence}. No origin statement", Strength.INFO)
 
 
-_C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")  # ISO-BMFF ``uuid`` box of a C2PA store
-_JPEG_XMP = (b"http://ns.adobe.com/xap/1.0/", b"http://ns.adobe.com/xmp/extension/")
-_PNG_XMP = b"XML:com.adobe.xmp\x00"
-_FILL, _APP11 = re.compile(rb"\xff+"), re.compile(rb"\xff\xeb")
-_REMOTE = b"provenance"  # XMP dcterms:provenance announces a remote manifest, which c2pa-python reports
+def sidecar_path(image: str | Path) -> Path | None:
+    """The ``.c2pa`` manifest store beside ``image`` (``photo.jpg`` -> ``photo.c2pa``), if there is one."""
+    path = Path(image).with_suffix(".c2pa")
+    return path if path != Path(image) and path.is_file() else None
 
 
-def _jumbf(body: bytes) -> bool:
-    # An APP11 body: CI "JP", En, Z, then the JUMBF superbox (LBox, TBox "jumb") whose description says "c2pa".
-    return b"jumb" in body[:24] or b"c2pa" in body[:40]
+def read_c2pa(data: bytes, fmt: str, *, sidecar: bytes | None = None,
+              trust_anchors: str | Path | None = None) -> list[Signal]:
+    """Read the C2PA manifest store of ``data``; ``fmt`` is a Pillow format name or a MIME type.
 
-
-def _jpeg(data: bytes) -> bool:
-    """APP11 segments holding a JUMBF box (the store), or APP1 XMP announcing a remote manifest."""
-    pos, size = 2, len(data)
-    for _ in range(1 << 14):  # real headers have tens of segments: past this many, search the bytes instead
-        fill = _FILL.match(data, pos)  # any number of 0xFF bytes may precede a marker
-        if fill is None or fill.end() >= size:
-            raise ValueError("JPEG segment expected")
-        pos, marker = fill.end() - 1, data[fill.end()]
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-            pos += 2
-            continue
-        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker == 0xD9 or end > size or end < pos + 4:
-            raise ValueError("JPEG header ends early")
-        body = data[pos + 4 : end]
-        if (marker == 0xEB and _jumbf(body)) or (marker == 0xE1 and body.startswith(_JPEG_XMP) and _REMOTE in body):
-            return True
-        if marker == 0xDA:
-            break
-        pos = end
-    else:
-        raise ValueError("too many JPEG segments")
-    # Entropy-coded data never holds 0xFFEB (a 0xFF there is followed by 0x00 or a restart marker), so an APP11
-    # after the first scan (between progressive scans, in an appended image) is found by a plain byte search.
-    return any(_jumbf(data[hit.end() + 2 : hit.end() + 42]) for hit in _APP11.finditer(data, pos))
-
-
-def _png(data: bytes) -> bool:
-    """A ``caBX`` chunk (the store), or an iTXt XMP packet announcing a remote manifest."""
-    pos, size = 8, len(data)
-    while pos + 12 <= size:
-        kind, end = data[pos + 4 : pos + 8], pos + 12 + int.from_bytes(data[pos : pos + 4], "big")
-        if end > size:
-            break
-        if kind == b"caBX":
-            return True
-        if kind == b"iTXt" and data[pos + 8 : pos + 8 + len(_PNG_XMP)] == _PNG_XMP:
-            body = data[pos + 8 + len(_PNG_XMP) : end - 4]
-            if body[:1] != b"\x00" or _REMOTE in body:  # a compressed packet: let the reader inflate it
-                return True
-        if kind == b"IEND":
-            return False
-        pos = end
-    raise ValueError("PNG ends before IEND")
-
-
-def _webp(data: bytes) -> bool:
-    """A RIFF ``C2PA`` chunk (the store), or an ``XMP `` chunk announcing a remote manifest."""
-    pos, declared = 12, 8 + int.from_bytes(data[4:8], "little")
-    if declared > len(data):
-        raise ValueError("WebP shorter than its RIFF header says")
-    while pos + 8 <= declared:
-        kind, length = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
-        if pos + 8 + length > declared:
-            raise ValueError("WebP chunk runs past the end")
-        if kind == b"C2PA" or (kind == b"XMP " and _REMOTE in data[pos + 8 : pos + 8 + length]):
-            return True
-        pos += 8 + length + (length & 1)  # chunks are padded to an even size
-    return False
-
-
-def _bmff(data: bytes) -> bool:
-    """A top-level C2PA ``uuid`` (or ``jumb``/``c2pa``) box, or XMP announcing a remote manifest."""
-    pos, size = 0, len(data)
-    while pos < size:
-        length, kind, header = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8], 8
-        if length == 1:
-            length, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif length == 0:  # the last box runs to the end of the file
-            length = size - pos
-        if length < header or pos + length > size:
-            raise ValueError("ISO-BMFF box runs past the end")
-        if kind in (b"jumb", b"c2pa") or (kind == b"uuid" and data[pos + header : pos + header + 16] == _C2PA_UUID):
-            return True
-        pos += length
-    # XMP sits in a top-level uuid box (MP4) or in an item whose bytes may be anywhere (HEIF): find the packets
-    # (split, not a regular expression, so that many unclosed packet tags cannot make the search quadratic).
-    return any(_REMOTE in packet.split(b"</x:xmpmeta>", 1)[0] for packet in data.split(b"<x:xmpmeta")[1:])
-
-
-def has_c2pa_store(data: bytes) -> bool:
-    """Whether ``data`` may carry a C2PA manifest store, embedded or announced as remote in its XMP.
-
-    JPEG segments, PNG chunks, WebP RIFF chunks and ISO-BMFF (HEIF/AVIF) top-level boxes are walked. TIFF/DNG
-    (whose store hides behind an IFD tag), GIF, unknown bytes and any structure that cannot be walked fall back
-    to a byte search: a false "yes" costs one reader call, a false "no" would lose a finding. BMP has no C2PA.
-    """
-    try:
-        if data.startswith(b"\xff\xd8\xff"):
-            return _jpeg(data)
-        if data.startswith(b"\x89PNG\r\n\x1a\n"):
-            return _png(data)
-        if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-            return _webp(data)
-        if data[4:8] == b"ftyp":
-            return _bmff(data)
-        if data.startswith(b"BM"):
-            return False
-    except ValueError as exc:
-        logger.debug("C2PA gate: %s; searching the bytes instead", exc)
-    # Every embedded store carries the JUMBF label "c2pa".
-    return b"c2pa" in data or _REMOTE in data
-
-
-def read_c2pa(data: bytes, fmt: str) -> list[Signal]:
-    """Read the C2PA manifest store embedded in ``data``; ``fmt`` is a Pillow format name or a MIME type.
-
+    ``sidecar``: the bytes of a separate ``.c2pa`` manifest store for ``data`` (see ``sidecar_path``), read
+    instead of an embedded one. ``trust_anchors``: a PEM file of trusted roots (default
+    ``$SENTRY_C2PA_TRUST_ANCHORS``), which lets a trusted capture claim count as strong ``real`` evidence.
     Returns no signal when the file carries no manifest, and an info signal (never an exception) when the
-    manifest cannot be read: an unknown signing algorithm, a remote-only manifest, a corrupt store.
+    manifest cannot be read: an unknown signing algorithm, a remote manifest (its URL is reported, never
+    fetched), a corrupt store.
     """
-    if not has_c2pa_store(data):
+    if sidecar is None and not has_c2pa_store(data):
         return []
     import c2pa
 
     mime = fmt if "/" in fmt else _MIME.get(fmt.upper())
     try:
-        with c2pa.Reader(mime, io.BytesIO(data), None, _offline_context()) as reader:
+        with c2pa.Reader(mime, io.BytesIO(data), sidecar, _offline_context(_anchors(trust_anchors))) as reader:
             store = json.loads(reader.json())
     except (c2pa.C2paError.ManifestNotFound, c2pa.C2paError.NotSupported):
         return []  # no store, or a container C2PA does not define (BMP, ...): nothing to say
     except (c2pa.C2paError, ValueError, OSError) as exc:
         message = str(exc) or type(exc).__name__
-        what = "remote manifest not fetched (offline)" if message.startswith("Remote") else "unreadable manifest"
-        return [Signal("c2pa", Hint.NONE, f"C2PA: {what}: {message}", Strength.INFO)]
-    return [interpret(store)]
+        if message.startswith("Remote"):
+            url = _REMOTE_URL.search(message)
+            what = f"remote manifest not fetched (offline): URL {url.group(1) if url else 'unknown'}"
+            return [Signal("c2pa", Hint.NONE, f"C2PA: {what} ({message})", Strength.INFO)]
+        return [Signal("c2pa", Hint.NONE, f"C2PA: unreadable manifest: {message}", Strength.INFO)]
+    signal = interpret(store if isinstance(store, dict) else {})
+    return [replace(signal, evidence=f"{signal.evidence} (manifest store from a .c2pa sidecar file)")
+            if sidecar is not None else signal]
 
 
-__all__ = ["AI_SOURCE_TYPES", "CAPTURE_SOURCE_TYPES", "GENERATOR_RULES", "has_c2pa_store", "interpret", "read_c2pa"]
+_REMOTE_URL = re.compile(r"\burl (\S+)")
+
+__all__ = ["AI_SOURCE_TYPES", "CAPTURE_SOURCE_TYPES", "GENERATOR_RULES", "TRUST_ANCHORS_ENV", "has_c2pa_store",
+           "interpret", "read_c2pa", "sidecar_path"]
