@@ -140,3 +140,19 @@ def test_trusted_capture_is_strong_by_parameter_or_env(signer: ManifestSigner, t
     assert read(photo) == by_parameter
     monkeypatch.setenv(TRUST_ANCHORS_ENV, str(tmp_path / "missing.pem"))  # unreadable list: read untrusted
     assert read(photo).strength == Strength.WEAK
+
+
+def test_detect_reads_the_sidecar_beside_a_file_and_decides_by_it(signer: ManifestSigner, no_trust_env: None,
+                                                                   tmp_path: Path) -> None:
+    from sentry_image import load_detector
+
+    image, sidecar = signer.sign(c2pa_manifest(GENERATED), no_embed=True)
+    (tmp_path / "photo.jpg").write_bytes(image)
+    detector = load_detector("default")
+    [alone] = detector.detect_many([tmp_path / "photo.jpg"])
+    assert not any(s.name == "c2pa" for s in alone.signals)  # nothing embedded, no sidecar yet
+    (tmp_path / "photo.c2pa").write_bytes(sidecar)
+    [beside] = detector.detect_many([tmp_path / "photo.jpg"])
+    [signal] = [s for s in beside.signals if s.name == "c2pa"]
+    assert (signal.hint, signal.strength) == (Hint.AI, Strength.STRONG) and "sidecar" in signal.evidence
+    assert beside.verdict == "ai-generated" and beside.decided_by == "provenance:c2pa"

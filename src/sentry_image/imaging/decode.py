@@ -40,7 +40,7 @@ import os
 import stat
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -87,12 +87,15 @@ class DecodedImage:
             (``info``, ``getexif()``, text chunks): what the provenance readers see.
         data: the file's bytes, unmodified.
         info: format, size, mode, frames, JPEG quality estimate.
+        path: the file it was read from (``None`` for bytes or an image object): provenance looks beside it for a
+            sidecar manifest store.
     """
 
     rgb: Image.Image
     original: Image.Image
     data: bytes
     info: ImageInfo
+    path: Path | None = None
 
 
 def read_image_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -278,7 +281,8 @@ def _is_svg(data: bytes) -> bool:
 def load_image(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
                reduce: Reduce | None = None) -> DecodedImage:
     """Read and decode one file; raises only :class:`ImageError`. No file handle outlives the call."""
-    return decode_image(read_image_bytes(path, max_bytes), str(path), max_pixels=max_pixels, reduce=reduce)
+    decoded = decode_image(read_image_bytes(path, max_bytes), str(path), max_pixels=max_pixels, reduce=reduce)
+    return replace(decoded, path=Path(path))
 
 
 def check_model_size(info: ImageInfo, path: str = "", *, min_side: int = MIN_MODEL_SIDE) -> None:

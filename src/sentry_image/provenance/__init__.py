@@ -24,15 +24,23 @@ from collections.abc import Callable, Collection
 from sentry_image.imaging import DecodedImage
 from sentry_image.types import Hint, Signal, Strength
 
-from .c2pa import read_c2pa
+from .c2pa import read_c2pa, sidecar_path
 from .metadata import read_metadata
 from .watermark import read_watermark
 
 logger = logging.getLogger(__name__)
 
 
+#: a sidecar manifest store is a few kB to a few MB; a larger file beside the image is not read
+SIDECAR_MAX_BYTES = 16 * 1024 * 1024
+
+
 def _c2pa(decoded: DecodedImage) -> list[Signal]:
-    return read_c2pa(decoded.data, decoded.info.format)
+    sidecar = None if decoded.path is None else sidecar_path(decoded.path)
+    data = None
+    if sidecar is not None and sidecar.stat().st_size <= SIDECAR_MAX_BYTES:
+        data = sidecar.read_bytes()
+    return read_c2pa(decoded.data, decoded.info.format, sidecar=data)
 
 
 def _watermark(decoded: DecodedImage) -> list[Signal]:
