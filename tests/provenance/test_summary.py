@@ -58,7 +58,7 @@ def _novelai_png(monkeypatch: pytest.MonkeyPatch, reader: Callable[..., list[Sig
 
 
 def test_a_failing_reader_costs_one_info_signal(monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(*_: object) -> list[Signal]:
+    def boom(*_: object, **__: object) -> list[Signal]:
         raise RuntimeError("native crash")
 
     signals = read_provenance(_novelai_png(monkeypatch, boom, (64, 64)))
