@@ -15,12 +15,14 @@ from .bootstrap import percentile, replicate_metrics
 
 
 def _check(y: ArrayLike, s: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    yt = np.asarray(y).astype(np.int64).reshape(-1)
+    raw = np.asarray(y).reshape(-1)
     st = np.asarray(s, dtype=np.float64).reshape(-1)
-    if yt.shape != st.shape:
-        raise ValueError(f"labels and scores differ in length: {yt.shape[0]} vs {st.shape[0]}")
-    if not np.isin(yt, (0, 1)).all():
+    if raw.shape != st.shape:
+        raise ValueError(f"labels and scores differ in length: {raw.shape[0]} vs {st.shape[0]}")
+    # checked before the cast: 0.7 cast to an integer would pass as 0 (real)
+    if not np.isin(raw, (0, 1)).all():
         raise ValueError("labels must be 0 (real) or 1 (AI)")
+    yt = raw.astype(np.int64)
     if not np.isfinite(st).all():
         raise ValueError("scores must be finite")
     return yt, st
