@@ -8,16 +8,17 @@ the first as a log record.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..data.manifest import ManifestRow
+from ..models.checkpoint_io import read_config
 from ..types import Label
 from .config import TrainConfig
 from .data import TrainingData
 from .fusion_config import FusionConfig
+from .probe import view_count
 
 Announce = Callable[[str], None]
 Progress = Callable[[str, int, int], None]  # stage, done, total (0: not known)
@@ -51,8 +52,7 @@ def plain_plan(cfg: TrainConfig, data: TrainingData, world: int, resuming: bool)
             if split is not None]
     split = f" (held out by source folder: {', '.join(held)})" if held else ""
     if o.optimizer == "lbfgs":
-        views = 1 + int(cfg.augment.hflip) + (cfg.augment.views if cfg.augment.enabled else 0)
-        how = f"features of {views} views per image, then a linear head by L-BFGS"
+        how = f"features of {view_count(cfg.augment)} views per image, then a linear head by L-BFGS"
     else:
         how = f"{o.epochs} epoch{'s' if o.epochs != 1 else ''} of batch {o.batch_size} ({o.optimizer}, lr {o.lr:g})"
     procs = f", {world} processes" if world > 1 else ""
@@ -61,10 +61,8 @@ def plain_plan(cfg: TrainConfig, data: TrainingData, world: int, resuming: bool)
 
 def fusion_plan(cfg: FusionConfig, rows: Sequence[ManifestRow]) -> str:
     """The first line of a fusion run."""
-    aug = cfg.semantic.augment
-    views = 1 + int(aug.hflip) + (aug.views if aug.enabled else 0)
     low = cfg.lowlevel
-    branches = f"semantic {cfg.semantic.model.name} on {views} views per image"
+    branches = f"semantic {cfg.semantic.model.name} on {view_count(cfg.semantic.augment)} views per image"
     if low.enabled:
         branches += f", low-level {low.model} on {low.views} x {low.tiles_per_view} tiles ({low.epochs} epochs)"
     return (f"training {cfg.checkpoint_name}@{cfg.checkpoint_version} (fusion) on {_classes(rows)} of "
@@ -84,7 +82,7 @@ def _split_metrics(name: str, m: dict[str, Any]) -> str:
 
 def summary_line(out: str | Path, seconds: float) -> str:
     """The last line of a run: time, the metrics its checkpoint records, and where it is."""
-    config = json.loads((Path(out) / "config.json").read_text())
+    config = read_config(out)
     metrics = config.get("metrics", {})
     parts = []
     if "out_of_fold" in metrics:

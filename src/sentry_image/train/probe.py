@@ -51,6 +51,11 @@ def _check_probe(model: DetectorModel) -> nn.Linear:
     return head
 
 
+def view_count(aug: degrade.AugmentConfig) -> int:
+    """How many views :func:`views` gives each image under ``aug``."""
+    return 1 + int(aug.hflip) + (aug.views if aug.enabled else 0)
+
+
 def views(image: Image.Image, cfg: TrainConfig, rng: random.Random) -> list[Image.Image]:
     """The training views of one image: as decoded, mirrored, then ``augment.views`` random degradations."""
     aug = cfg.augment
