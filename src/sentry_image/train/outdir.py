@@ -17,10 +17,13 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..config import ConfigError
+from ..models.checkpoint_io import CONFIG
+from .loop import STATE
+from .probe import CACHE
 
 # what an unfinished run leaves behind (the loop's state after each epoch; the probe's feature cache)
-UNFINISHED = ("train_state.pt", "probe_features.pt")
-FINISHED = "config.json"
+UNFINISHED = (STATE, CACHE)
+FINISHED = CONFIG
 
 
 class OutMode(StrEnum):
