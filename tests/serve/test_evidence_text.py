@@ -18,7 +18,7 @@ from sentry_image.imaging import load_image
 from sentry_image.provenance import read_provenance
 from sentry_image.provenance.c2pa import interpret, read_c2pa
 from sentry_image.provenance.metadata import read_metadata
-from sentry_image.serve.evidence_text import ABSENT, c2pa_text, describe_evidence, describe_signal
+from sentry_image.serve.evidence_text import ABSENT, SAYS, c2pa_text, describe_evidence, describe_signal
 from sentry_image.types import Hint, Signal, Strength
 from tests.helpers.builders import image_bytes, noise_image
 from tests.helpers.paths import SHARED
@@ -163,3 +163,40 @@ def test_an_unknown_sentence_is_shown_as_written_and_a_failed_reader_says_so() -
     assert c2pa_text(odd) == odd
     failed = Signal("watermark", Hint.NONE, "watermark reader failed: ValueError: boom", Strength.INFO)
     assert describe_signal(failed.to_dict()).text == "This check failed on this file, so it says nothing either way."
+
+
+def test_a_partly_read_watermark_is_worded_as_context_with_its_bit_counts() -> None:
+    from sentry_image.provenance.watermark import read_watermark
+    from tests.helpers.provenance import embed, reencode, synthetic_photo
+
+    marked = embed(synthetic_photo(512, seed=1), "sdv1", "compvis")
+    for quality in range(90, 75, -1):  # the JPEG quality that leaves a partial mark is looked for, not fixed
+        signals = read_watermark(reencode(marked, "JPEG", quality=quality, subsampling=0))
+        if signals and "partly read" in signals[0].evidence:
+            [signal] = signals
+            break
+    else:
+        pytest.fail("no JPEG quality from 90 down to 76 left a partial mark")
+    finding = describe_signal(signal.to_dict())
+    agree = signal.evidence.split("partly read (", 1)[1].split("/", 1)[0]
+    assert finding.text.startswith("The pixels may hold a weakened copy of the watermark")
+    assert f"{agree} of 136 bits match, more than the 68 an unmarked image matches on average but fewer than the " \
+           "100 needed to count as evidence" in finding.text
+    assert (finding.weight, finding.says, finding.details) == ("context only", SAYS["none"], signal.evidence)
+
+
+def test_a_sidecar_record_is_worded_and_says_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentry_image.provenance.c2pa import TRUST_ANCHORS_ENV
+    from tests.helpers.provenance import IPTC_SOURCE, ManifestSigner, c2pa_manifest
+
+    monkeypatch.delenv(TRUST_ANCHORS_ENV, raising=False)
+    created = {"action": "c2pa.created", "digitalSourceType": IPTC_SOURCE + "trainedAlgorithmicMedia"}
+    image, sidecar = ManifestSigner().sign(c2pa_manifest(created), no_embed=True)
+    [signal] = read_c2pa(image, "JPEG", sidecar=sidecar)
+    text = describe_signal(signal.to_dict()).text
+    assert text.startswith("Signed by ") and "The record states that an AI generator made the image" in text
+    assert text.endswith("These Content Credentials come from a separate .c2pa file kept beside the image, not from "
+                         "inside the image file.")
+    assert "sidecar" not in text  # the reader's technical word stays in the details
+    odd = "C2PA: a wording this page has never seen (manifest store from a .c2pa sidecar file)"
+    assert c2pa_text(odd) == odd  # not understood: shown whole, never half-translated

@@ -37,6 +37,11 @@ _C2PA = re.compile(
     r"|(?P<silent>No origin statement))", re.S)
 _AGENT = re.compile(r"\(softwareAgent (.+?)\)(?=:|;|$)")
 _WATERMARK = re.compile(r"(?P<payload>.+) decoded \((?P<agree>\d+)/(?P<bits>\d+) bits, [^)]+\)")
+_PARTIAL = re.compile(r"(?P<payload>.+) partly read \((?P<agree>\d+)/(?P<bits>\d+) bits, [^;]+; "
+                      r"chance (?P<chance>\d+), decision threshold (?P<needed>\d+)\): "
+                      r"a degraded mark may be present, not evidence")
+#: What the C2PA reader appends when the manifest store came from a ``.c2pa`` file beside the image.
+_SIDECAR = " (manifest store from a .c2pa sidecar file)"
 _CAMERA = re.compile(r"Camera EXIF: Make '(?P<make>.*)', Model '(?P<model>.*)'")
 # A product name is looked for only in a named field's value (Software 'NovelAI'), never in a prompt's text.
 _FIELD = re.compile(r"(?:EXIF |XMP )?\w+ '(?P<value>.*)'")
@@ -125,6 +130,13 @@ def c2pa_text(evidence: str) -> str:
     """The C2PA reader's sentence in plain words: who signed, whether the record still matches the file, and
     what it claims. Distinguishes a trusted signer, certificate-only problems (the content hashes still match),
     content changed after signing, and records that cannot be read or were not fetched."""
+    if evidence.endswith(_SIDECAR):
+        inner = evidence.removesuffix(_SIDECAR)
+        told = c2pa_text(inner)
+        # A sentence this module does not recognise stays whole, suffix included: never half-translated.
+        return evidence if told == inner else (
+            f"{told} These Content Credentials come from a separate .c2pa file kept beside the image, not from "
+            "inside the image file.")
     if evidence.startswith("C2PA: remote manifest not fetched"):
         return ("The file points to Content Credentials stored online. This server works offline and did not fetch "
                 "them, so they were not checked.")
@@ -156,7 +168,13 @@ def c2pa_text(evidence: str) -> str:
 
 
 def watermark_text(evidence: str) -> str:
-    """The watermark reader's sentence in plain words."""
+    """The watermark reader's sentence in plain words: a decoded mark, or a partly read one (context only)."""
+    partial = _PARTIAL.fullmatch(evidence)
+    if partial is not None:
+        return (f"The pixels may hold a weakened copy of the watermark that Stable Diffusion's reference code adds "
+                f"({partial['payload']}): {partial['agree']} of {partial['bits']} bits match, more than the "
+                f"{partial['chance']} an unmarked image matches on average but fewer than the {partial['needed']} "
+                "needed to count as evidence. Re-saving and resizing weaken a real mark; this is context only.")
     match = _WATERMARK.fullmatch(evidence)
     if match is None:
         return evidence
