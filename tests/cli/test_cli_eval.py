@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -43,9 +44,16 @@ def test_progress_reports_every_image_with_the_total_and_failures(data: tuple[Pa
 
 def test_eval_ends_with_one_summary_line(data: tuple[Path, Path], tmp_path: Path) -> None:
     manifest, ckpt = data
+    logger = logging.getLogger("sentry_image")
+    before = (logger.level, logger.propagate, list(logger.handlers))
     done = CliRunner().invoke(app, ["eval", "--model", str(ckpt), "--data", str(manifest), "--suite", "clean",
                                     "--progress", "--out", str(tmp_path / "r")])
     assert done.exit_code == 1, done.output  # the one broken image: reported, the report written, exit 1
+    # the library's progress record comes through the console the bar draws on, as a plain line, and only there
+    lines = done.output.splitlines()
+    assert sum(line.startswith(f"evaluating {ckpt} on 81 images") for line in lines) == 1, done.output
+    assert not any(line.startswith("INFO ") for line in lines)
+    assert (logger.level, logger.propagate, list(logger.handlers)) == before  # left as it was found
     last = done.output.strip().splitlines()[-1]
     cell = json.loads((tmp_path / "r" / "report.json").read_text())["results"]["clean"]["all"]
     auc = f"{cell['auc']:.3f} [{cell['ci']['auc'][0]:.3f}, {cell['ci']['auc'][1]:.3f}]"

@@ -65,9 +65,31 @@ def extra_hint(extra: str, exc: ImportError) -> str:
     return f"pip install 'sentry-image[{extra}]' ({exc.name or exc} missing)"
 
 
-def log_to_console() -> None:
-    """Let the library's INFO records (per-epoch metrics, evaluation progress) through the handler main() set."""
-    logging.getLogger("sentry_image").setLevel(logging.INFO)
+class ConsoleLog(logging.Handler):
+    """The library's records as plain lines on the console the bars draw on: Rich prints them above a live bar,
+    where a raw write to stderr (the handler main() sets) would tear it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message, level = record.getMessage(), record.levelname.lower()
+        said = record.levelno == logging.INFO or level in message.split(":", 1)[0].lower()  # "calibration warning: ..."
+        err.print(message if said else f"{level}: {message}", markup=False, highlight=False)
+
+
+@contextmanager
+def console_log(level: int = logging.INFO) -> Iterator[None]:
+    """While inside: the library's records from ``level`` up (per-epoch metrics, evaluation progress) go to the
+    console through :class:`ConsoleLog`, and only there; the logger is left as it was afterwards."""
+    logger = logging.getLogger("sentry_image")
+    handler, old_level, propagate = ConsoleLog(), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = propagate
 
 
 class RateColumn(ProgressColumn):
@@ -117,5 +139,5 @@ def took(start: float) -> str:
     return f"in {time.monotonic() - start:.1f} s"
 
 
-__all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "Backend", "data_bar", "err", "extra_hint", "fail",
-           "log_to_console", "progress", "rounded", "table_console", "took"]
+__all__ = ["EXIT_DATA", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "Backend", "ConsoleLog", "console_log", "data_bar",
+           "err", "extra_hint", "fail", "progress", "rounded", "table_console", "took"]

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import err, extra_hint, fail, log_to_console
+from ._common import console_log, err, extra_hint, fail
 
 
 def _check_out(out: str, overwrite: bool, skip_trained: bool) -> None:
@@ -61,16 +61,16 @@ def compare(
 
             crossval, fusion = load_crossval_config(config, extra)
             _check_out(crossval.out, overwrite, skip_trained)
-            log_to_console()
-            run_crossval(crossval, fusion, command=command, reuse_scores=skip_trained)
+            with console_log():
+                run_crossval(crossval, fusion, command=command, reuse_scores=skip_trained)
             err.print(f"wrote {crossval.out}")
             return
         cfg = load_compare_config(config, extra)
     except ConfigError as exc:
         raise fail(str(exc)) from None
     _check_out(cfg.out, overwrite, skip_trained)
-    log_to_console()
-    summary = run_comparison(cfg, skip_trained=skip_trained, command=command)
+    with console_log():
+        summary = run_comparison(cfg, skip_trained=skip_trained, command=command)
     err.print(f"best: {summary['best']}; wrote {summary['config']['out']}")
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import EXIT_OK, EXIT_SOME_FAILED, Backend, err, fail, log_to_console, progress
+from ._common import EXIT_OK, EXIT_SOME_FAILED, Backend, console_log, err, fail, progress
 
 if TYPE_CHECKING:
     from ..evaluate.protocol import EvalReport
@@ -80,10 +80,9 @@ def eval_cmd(
         chosen = load_suite(bench.suite)
     except ConfigError as exc:
         raise fail(f"--suite: {exc}") from None
-    log_to_console()
     started = time.perf_counter()
     show = sys.stderr.isatty() if show_progress is None else show_progress
-    with progress(show) as bar:
+    with console_log(), progress(show) as bar:
         task = bar.add_task("scoring", total=None, failed=0)
 
         def advance(done: int, total: int, failed: int) -> None:

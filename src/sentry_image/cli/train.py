@@ -27,7 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from ._common import EXIT_USAGE, RateColumn, err, extra_hint, fail
+from ._common import EXIT_USAGE, RateColumn, console_log, err, extra_hint, fail
 
 if TYPE_CHECKING:
     from ..train.config import TrainConfig
@@ -80,34 +80,16 @@ def _duration(seconds: float) -> str:
     return duration(seconds)
 
 
-class _ConsoleLog(logging.Handler):
-    """The library's records as plain lines on the console the bar draws on (a raw write would tear the bar)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message, level = record.getMessage(), record.levelname.lower()
-        said = record.levelno == logging.INFO or level in message.split(":", 1)[0].lower()  # "calibration warning: ..."
-        err.print(message if said else f"{level}: {message}")
-
-
 @contextmanager
 def _feedback() -> Iterator[_Feedback]:
-    logger = logging.getLogger("sentry_image")
-    handler, level, propagate = _ConsoleLog(), logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO if _rank() == 0 else logging.WARNING)  # every rank logs the same epochs
-    logger.propagate = False
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())
-    try:
+    with console_log(logging.INFO if _rank() == 0 else logging.WARNING):  # every rank logs the same epochs
         if err.is_terminal and _rank() == 0:
             with Progress(*columns, console=err, transient=True) as bar:
                 yield _Feedback(bar)
         else:
             yield _Feedback(None)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def train_cmd(
