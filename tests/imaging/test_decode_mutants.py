@@ -110,10 +110,15 @@ def test_the_read_asks_for_one_byte_past_the_cap_and_no_more(tmp_path: Path,
     # One byte more tells a file over the cap from one at it; asking for more would read a growing file unbounded.
     asked: list[int | None] = []
 
-    def fdopen(fd: int, mode: str) -> io.BufferedReader:
+    def fdopen(fd: int, mode: str) -> Any:
         handle = os.fdopen(fd, mode)
         read = handle.read
-        handle.read = lambda size=-1: asked.append(size) or read(size)  # type: ignore[method-assign]
+
+        def counted(size: int = -1) -> Any:
+            asked.append(size)
+            return read(size)
+
+        handle.read = counted  # type: ignore[method-assign]
         return handle
 
     monkeypatch.setattr(decode_module, "os", FakeOs(fdopen=fdopen))
