@@ -66,7 +66,8 @@ MODULES: dict[str, Target] = {
     # Not the checks' training run: seconds of torch per mutant, and it reaches fit_calibration as the others do.
     "calibrate": Target("src/sentry_image/evaluate/calibrate.py", (
         "tests/evaluate/test_calibrate.py", "tests/evaluate/test_calibration_checks.py",
-        "tests/evaluate/test_calibration_isotonic.py", "tests/evaluate/test_calibrate_mutants.py"),
+        "tests/evaluate/test_calibration_isotonic.py", "tests/evaluate/test_calibrate_mutants.py",
+        "tests/evaluate/test_calibrate_band_mutants.py"),
         select=("-k", "not training_run")),
     # provenance/, file by file: its tests are fast (18 s in all) and mutmut runs only those reaching the function.
     "provenance": Target("src/sentry_image/provenance/__init__.py", _PROV),

@@ -261,7 +261,9 @@ def fit_calibration(scored: ScoredSplit, *, method: CalibrationMethod = "tempera
         raise ValueError(f"need 0 <= target_fpr <= 1 and band_halfwidth >= 0, got {target_fpr}, {band_halfwidth}")
     _check_disjoint(split, held_out)
     y, z = scored.labels, scored.logits
-    if y.min(initial=1) == y.max(initial=0):
+    # np.unique, not min == max with initial values: those let an empty split through to the fit, which then failed
+    # deep inside it (scikit-learn's "0 sample(s)" for isotonic) instead of saying what is wrong here
+    if np.unique(y).size < 2:
         raise ValueError("the calibration split needs both real and AI images")
     if method == "isotonic":
         cal = Calibration(isotonic=_isotonic(z, y))
