@@ -28,6 +28,25 @@ def tiny_checkpoint(folder: Path, *, threshold: float = 0.5, band: tuple[float, 
     return save_checkpoint(model, folder, calibration=calib, name="tiny", version="t1")
 
 
+def calibrated_checkpoint(name: str, folder: Path) -> Path:
+    """A checkpoint folder of registry detector ``name`` (seeded weights) with a calibration that is not the
+    identity (temperature, bias, threshold and band all set), so exported graphs must carry it to agree."""
+    import torch
+
+    from sentry_image.models import create_detector, save_checkpoint
+
+    torch.manual_seed(0)
+    calibration = Calibration(temperature=0.7, bias=0.3, threshold=0.45, uncertain_band=(0.4, 0.5), method="test")
+    return save_checkpoint(create_detector(name), folder, calibration=calibration, name=f"ckpt-{name}", version="3")
+
+
+def images_of_every_shape(folder: Path) -> list[Path]:
+    """Five PNGs with sizes below, at and above a crop, portrait and landscape: padding, resizing and cropping
+    all run."""
+    sizes = [(40, 40), (64, 48), (97, 131), (300, 200), (33, 500)]
+    return [write_image(folder / f"i{k}.png", size=s, seed=k) for k, s in enumerate(sizes)]
+
+
 def noise_image(size: tuple[int, int] = (64, 48), seed: int = 0, mode: str = "RGB") -> Image.Image:
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)

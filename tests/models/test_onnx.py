@@ -9,39 +9,25 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from sentry_image import load_detector
 from sentry_image.cli import app
-from sentry_image.models import Calibration, create_detector, list_detectors, save_checkpoint
+from sentry_image.models import list_detectors
 from sentry_image.models.checkpoint import CheckpointError, load_model
 from sentry_image.models.export import export_onnx
 from sentry_image.models.onnx import METADATA_KEY, OnnxRunner, make_session
-from tests.helpers.builders import write_image
+from tests.helpers.builders import calibrated_checkpoint, images_of_every_shape, write_image
 
 TOLERANCE = 1e-4  # on calibrated probabilities, as promised in the README
 
 
-def _checkpoint(name: str, folder: Path) -> Path:
-    torch.manual_seed(0)
-    model = create_detector(name)
-    calibration = Calibration(temperature=0.7, bias=0.3, threshold=0.45, uncertain_band=(0.4, 0.5), method="test")
-    return save_checkpoint(model, folder, calibration=calibration, name=f"ckpt-{name}", version="3")
-
-
-def _images(folder: Path) -> list[Path]:
-    # Sizes below, at and above the crop, portrait and landscape: padding, resizing and cropping all run.
-    sizes = [(40, 40), (64, 48), (97, 131), (300, 200), (33, 500)]
-    return [write_image(folder / f"i{k}.png", size=s, seed=k) for k, s in enumerate(sizes)]
-
-
 @pytest.mark.parametrize("name", list_detectors("test_*"))
 def test_onnx_probabilities_match_torch_for_every_test_detector(name: str, tmp_path: Path) -> None:
-    ckpt = _checkpoint(name, tmp_path / "ckpt")
+    ckpt = calibrated_checkpoint(name, tmp_path / "ckpt")
     report = export_onnx(ckpt, tmp_path / "m.onnx")
     assert report.max_prob_diff is not None and report.max_prob_diff < TOLERANCE
-    images = _images(tmp_path / "img")
+    images = images_of_every_shape(tmp_path / "img")
     torch_detector = load_detector(ckpt, backend="torch")
     onnx_detector = load_detector(report.path)  # auto: a lone .onnx file runs on onnxruntime
     assert (torch_detector.backend, onnx_detector.backend) == ("torch", "onnx")
