@@ -92,6 +92,22 @@ def reencode(image: Image.Image, fmt: str, **save: Any) -> Image.Image:
     return out
 
 
+def jpeg_weakened(marked: Image.Image, payload: Any) -> tuple[Image.Image, Any] | None:
+    """The first 4:4:4 JPEG of ``marked``, from quality 90 down to 76, whose best-agreeing decode is ``payload``
+    partly read (between the partial floor and the threshold), with that decode; None if no quality does.
+
+    JPEG weakens the mark step by step (q80 left 91 of 136 SD 1.x bits); the quality is looked for rather than
+    fixed, so a codec that rounds a little differently moves the step, not the tests."""
+    from sentry_image.provenance.watermark import decode_watermarks
+
+    for quality in range(90, 75, -1):
+        degraded = reencode(marked, "JPEG", quality=quality, subsampling=0)
+        best = max(decode_watermarks(degraded), key=lambda d: d.agree / len(d.payload.bits))
+        if best.payload == payload and best.partial:
+            return degraded, best
+    return None
+
+
 # --- C2PA: real manifests signed in the tests by a throwaway CA (ES256), so validation runs for real. ---
 
 IPTC_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/"

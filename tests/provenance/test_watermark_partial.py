@@ -12,23 +12,15 @@ from PIL import Image
 
 from sentry_image.provenance.watermark import PAYLOADS, Decode, decode_watermarks, read_watermark
 from sentry_image.types import Hint, Signal, Strength
-from tests.helpers.provenance import reencode, synthetic_photo
+from tests.helpers.provenance import jpeg_weakened, reencode, synthetic_photo
 
 SDV1 = PAYLOADS[0]
 
 
 def test_a_jpeg_weakened_mark_is_info_with_its_agreement(marked_sdv1: Image.Image) -> None:
-    # 4:4:4 JPEG between q76 and q90 weakens the mark step by step (q80 left 91 of 136 bits here); the quality that
-    # lands between the partial floor and the threshold is looked for rather than fixed, so a codec that rounds a
-    # little differently moves the step, not the test.
-    weakened = []
-    for quality in range(90, 75, -1):
-        degraded = reencode(marked_sdv1, "JPEG", quality=quality, subsampling=0)
-        best = max(decode_watermarks(degraded), key=lambda d: d.agree / len(d.payload.bits))
-        if best.payload == SDV1 and best.partial:
-            weakened.append((quality, degraded, best))
-    assert weakened, "no JPEG quality from 90 down to 76 left a partial mark"
-    _, degraded, best = weakened[0]
+    weakened = jpeg_weakened(marked_sdv1, SDV1)
+    assert weakened is not None, "no JPEG quality from 90 down to 76 left a partial mark"
+    degraded, best = weakened
     assert SDV1.min_partial <= best.agree < SDV1.min_agree and not best.claimed
     assert read_watermark(degraded) == [Signal(
         "watermark", Hint.NONE,
