@@ -23,6 +23,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from sentry_image import load_detector
+from sentry_image.data.degrade import crop
 from sentry_image.detect import Detector
 from sentry_image.evaluate.metrics import auc
 from tests.helpers.paths import SHARED
@@ -38,12 +39,10 @@ MARGIN_OVER_SIZE = 0.15  # the detector must beat the PNG-size cue by at least t
 def _square_png(path: Path) -> bytes | None:
     with Image.open(path) as im:
         rgb = ImageOps.exif_transpose(im).convert("RGB")
-    w, h = rgb.size
-    if min(w, h) < SIDE:
+    if min(rgb.size) < SIDE:
         return None
-    left, top = (w - SIDE) // 2, (h - SIDE) // 2
     buf = io.BytesIO()
-    rgb.crop((left, top, left + SIDE, top + SIDE)).save(buf, "PNG")
+    crop(rgb, SIDE).save(buf, "PNG")  # centred
     return buf.getvalue()
 
 
