@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-_INFO_DEFAULT = "Signal's strength defaults to Strength.INFO: leaving the argument out builds the same signal"
+from .reasons import CODEC_CASE, INFO_DEFAULT, LAST_PIECE
+
 _NO_LABEL = ("an assertion without a label reads as '', 'None' or 'XXXX': none starts with 'c2pa.actions', so the "
              "assertion is skipped alike")
 _NO_ACTION = ("an action without an 'action' name reads as '', 'None' or 'XXXX': none starts with 'c2pa.created', "
@@ -13,7 +14,6 @@ _NO_DESCRIPTION = ("a missing description is only matched against the descriptio
                    "neither '' nor 'XXXX' matches it, so no rule hits alike")
 _ENV_UNSET = ("os.environ.get gives None for an unset variable instead of '': 'not path' is true for both, so the "
               "trust list is '' alike")
-_LAST_PIECE = "the last piece of rsplit('/') is the same whatever the number of splits (one, two or all)"
 _NO_MANIFESTS = ("the fallback label is only taken when the store has no manifest at all: then manifests.get of any "
                  "label is {}, there is nothing to sort and no AI claim, so the label is never used")
 
@@ -25,7 +25,7 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "x__ingredient_links__mutmut_39": ('get("relationship") or "XXXX"', _NO_RELATIONSHIP),
     "x__anchors__mutmut_6": ("get(TRUST_ANCHORS_ENV, None)", _ENV_UNSET),
     "x__anchors__mutmut_8": ("get(TRUST_ANCHORS_ENV, )", _ENV_UNSET),
-    "x__anchors__mutmut_15": ('encoding="UTF-8"', "codec names are case-insensitive: 'UTF-8' is the 'utf-8' codec"),
+    "x__anchors__mutmut_15": ('encoding="UTF-8"', CODEC_CASE),
     "x__description__mutmut_15": ('isinstance(params, dict) else "XXXX")', _NO_DESCRIPTION),
     "x__description__mutmut_18": ('str(desc or "XXXX")', _NO_DESCRIPTION),
     "x__offline_context__mutmut_1": ('anchors: str = "XXXX"', "the default is never used: the only caller "
@@ -33,14 +33,14 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "x__rule_hits__mutmut_14": ('get("action", None)', _NO_ACTION),
     "x__rule_hits__mutmut_16": ('get("action", )', _NO_ACTION),
     "x__rule_hits__mutmut_19": ('get("action", "XXXX")', _NO_ACTION),
-    "x__source_type__mutmut_21": ('rsplit("/", )[-1]', _LAST_PIECE),
-    "x__source_type__mutmut_30": ('rsplit("/", 2)[-1]', _LAST_PIECE),
+    "x__source_type__mutmut_21": ('rsplit("/", )[-1]', LAST_PIECE),
+    "x__source_type__mutmut_30": ('rsplit("/", 2)[-1]', LAST_PIECE),
     "x_interpret__mutmut_15": ("next(iter(manifests), None)", _NO_MANIFESTS),
     "x_interpret__mutmut_19": ('next(iter(manifests), "XXXX")', _NO_MANIFESTS),
-    "x_interpret__mutmut_115": ("Tampered: {', '.join(integrity)}\", )", _INFO_DEFAULT),
-    "x_interpret__mutmut_173": ('No origin statement", )', _INFO_DEFAULT),
-    "x_read_c2pa__mutmut_49": ('({message})", )', _INFO_DEFAULT),
-    "x_read_c2pa__mutmut_59": ('unreadable manifest: {message}", )', _INFO_DEFAULT),
+    "x_interpret__mutmut_115": ("Tampered: {', '.join(integrity)}\", )", INFO_DEFAULT),
+    "x_interpret__mutmut_173": ('No origin statement", )', INFO_DEFAULT),
+    "x_read_c2pa__mutmut_49": ('({message})", )', INFO_DEFAULT),
+    "x_read_c2pa__mutmut_59": ('unreadable manifest: {message}", )', INFO_DEFAULT),
     "x_read_c2pa__mutmut_7": ('("/" in fmt) or True', (
         "c2pa-python (0.38.1) reads Pillow's format name as it reads the matching MIME type: checked for every name "
         "of _MIME, on bytes it recognises (it then ignores the hint) and on bytes it does not (the same parse error "

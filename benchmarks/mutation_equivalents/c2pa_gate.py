@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-_BIG_ENDIAN = "int.from_bytes reads big-endian by default (Python 3.11+, the project's minimum): the same length"
+from .reasons import BIG_ENDIAN
+
 _FIRST_PIECE = "the first piece of split(sep) is the same whatever the number of splits (one, two or all)"
 
 EQUIVALENT: dict[str, tuple[str, str]] = {
-    "x__jpeg__mutmut_40": ("data[pos + 2 : pos + 4], )", _BIG_ENDIAN),
-    "x__png__mutmut_17": ("data[pos : pos + 4], )", _BIG_ENDIAN),
-    "x__bmff__mutmut_8": ("data[pos : pos + 4], ), data", _BIG_ENDIAN),
-    "x__bmff__mutmut_24": ("data[pos + 8 : pos + 16], ), 16", _BIG_ENDIAN),
+    "x__jpeg__mutmut_40": ("data[pos + 2 : pos + 4], )", BIG_ENDIAN),
+    "x__png__mutmut_17": ("data[pos : pos + 4], )", BIG_ENDIAN),
+    "x__bmff__mutmut_8": ("data[pos : pos + 4], ), data", BIG_ENDIAN),
+    "x__bmff__mutmut_24": ("data[pos + 8 : pos + 16], ), 16", BIG_ENDIAN),
     "x__bmff__mutmut_67": ('split(b"</x:xmpmeta>", )[0]', _FIRST_PIECE),
     "x__bmff__mutmut_71": ('split(b"</x:xmpmeta>", 2)[0]', _FIRST_PIECE),
     "x__jpeg__mutmut_87": ("hit.end() + 43]", "_jumbf only reads the first 40 bytes of what it is given: a 41st "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .reasons import NAN_CASE, NEGATIVE_RESHAPE
+
 _BLOCK_MEANS = ("labels are 0 or 1, so every pool-adjacent-violators block mean lies in [0, 1]: the bounds "
                 "y_min=0 and y_max=1 (or 2) never clip anything, and the fitted thresholds are the same without them")
 _FLOAT64 = ("scikit-learn stores X_thresholds_ and y_thresholds_ as float64 for float64 logits (ScoredSplit casts "
@@ -19,8 +21,7 @@ _COVERS_EVERY_CUT = ("np.linspace with more points than the integers 0..size (st
                      "them, and np.unique drops the repeats: the same cuts as size + 1 points")
 
 EQUIVALENT: dict[str, tuple[str, str]] = {
-    "xǁScoredSplitǁ__init____mutmut_20": ("reshape(-2)", "numpy reads any negative size in reshape as 'the rest', "
-                                          "as it reads -1"),
+    "xǁScoredSplitǁ__init____mutmut_20": ("reshape(-2)", NEGATIVE_RESHAPE),
     "x__platt__mutmut_87": ("while scale >= 1e-6", "scale starts at 1 and is only halved: a power of two, never "
                             "exactly 1e-6, so > and >= agree"),
     "x__isotonic__mutmut_9": ("y_min=None", _BLOCK_MEANS),
@@ -62,7 +63,7 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
                                     "0 / max(0, 1) is the same 0.0"),
     "x_selective_band__mutmut_86": ("np.maximum(decided, 1), 1.0)", "the value where nothing is decided is masked: "
                                     "feasible also requires decided > 0, and only feasible cells are scored"),
-    "x_selective_band__mutmut_104": ('float("NAN")', "float() reads 'NAN' as NaN, case-insensitively"),
+    "x_selective_band__mutmut_104": ('float("NAN")', NAN_CASE),
     "x_selective_band__mutmut_115": ("accuracy * 1e-3, +1.0)", "a feasible cell decides at least one image and "
                                      "scores >= 1, above 1 for any target > 0; at a target <= 0 every cell deciding "
                                      "something is feasible and the one infeasible cell (deciding nothing) comes last, "

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from .reasons import INFO_DEFAULT
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
-    "x__run__mutmut_20": ('{type(exc).__name__}: {exc}", )]', "Signal's strength defaults to Strength.INFO: leaving "
-                          "the argument out builds the same signal"),
+    "x__run__mutmut_20": ('{type(exc).__name__}: {exc}", )]', INFO_DEFAULT),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .reasons import CODEC_CASE
+
 _LABEL_DTYPE = ("the labels come from the benchmark's integer label column (0 or 1), which numpy reads as int64 "
                 "without being told")
 _PROB_DTYPE = "the probabilities come from parse_predictions, Python floats, which numpy reads as float64 unasked"
@@ -9,7 +11,7 @@ _NAME_DTYPE = ("every name is a string (None slices become ''), so the array is 
                "arr == name compares element by element the same; an empty list never reaches the comparison")
 
 EQUIVALENT: dict[str, tuple[str, str]] = {
-    "x_parse_predictions__mutmut_13": ('decode("UTF-8-SIG")', "Python looks codec names up case-insensitively"),
+    "x_parse_predictions__mutmut_13": ('decode("UTF-8-SIG")', CODEC_CASE),
     "x_score__mutmut_3": ("asarray(labels, dtype=None)", _LABEL_DTYPE),
     "x_score__mutmut_5": ("asarray(labels, )", _LABEL_DTYPE),
     "x_score__mutmut_8": ("asarray(probs, dtype=None)", _PROB_DTYPE),

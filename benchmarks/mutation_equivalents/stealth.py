@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .reasons import BIG_ENDIAN, CODEC_CASE
+
 _COLUMNS = ("only how many pixel columns are turned into an array changes: the bits are read in the same order "
             "from the first column and cut to the first n, so the same bits come back (the crop decodes the whole "
             "image either way)")
@@ -22,9 +24,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "x__lsb_bits__mutmut_52": ("reshape(-2)", "numpy reads any negative size in reshape as the one unknown "
                                "dimension, so reshape(-2) flattens exactly as reshape(-1)"),
     "x_read_stealth__mutmut_27": ("_lsb_bits(image, channel, 153)", _HEAD),
-    "x_read_stealth__mutmut_42": ('.tobytes(), )', "int.from_bytes defaults to big-endian since Python 3.11, the "
-                                  "oldest the project supports"),
+    "x_read_stealth__mutmut_42": ('.tobytes(), )', BIG_ENDIAN),
     "x_read_stealth__mutmut_45": ("head[120:153]", "head holds at most 152 bits, so slicing to 153 or 152 is the "
                                   "same 32 bits"),
-    "x_read_stealth__mutmut_82": ('"UTF-8"', "Python's codec lookup ignores case: 'UTF-8' is the utf-8 codec"),
+    "x_read_stealth__mutmut_82": ('"UTF-8"', CODEC_CASE),
 }

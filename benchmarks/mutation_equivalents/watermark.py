@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .reasons import INFO_DEFAULT
+
 _FLOAT64 = ("numpy's default dtype is float64, the dtype named: the same array (np.empty, astype(None))")
 _VOTE_DTYPE = ("the decoded bits are 0 and 1 in any dtype, and decode_watermarks only compares them with the payload "
                "(==) and averages them: float64 0/1 or uint8 0/1 give the same agreement and ones fraction")
@@ -47,6 +49,5 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     "x_decode_watermarks__mutmut_52": ("np.array(payload.bits, )", _TARGET_DTYPE),
     "x_decode_watermarks__mutmut_58": ("_MIN_ONES_FRACTION < ones <=", _ONES_EDGE),
     "x_decode_watermarks__mutmut_59": ("<= ones < 1 - _MIN_ONES_FRACTION", _ONES_EDGE),
-    "x_read_watermark__mutmut_58": ("Hint.NONE, evidence, )]", "Signal's strength defaults to Strength.INFO, the "
-                                    "strength named"),
+    "x_read_watermark__mutmut_58": ("Hint.NONE, evidence, )]", INFO_DEFAULT),
 }
